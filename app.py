@@ -1,0 +1,25 @@
+"""Chairside: wiring only. Routes live in chalicelib/<capability>/routes.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Chalice, Rate
+from chalice.app import CloudWatchEvent
+
+from chalicelib.platform import jobs
+from chalicelib.platform.deps import deps
+from chalicelib.platform.middleware import json_errors
+from chalicelib.platform.routes import bp as platform_bp
+from chalicelib.practices.routes import bp as practices_bp
+
+app = Chalice(app_name="chairside", configure_logs=False)
+app.register_middleware(json_errors, "http")
+
+app.register_blueprint(platform_bp)
+app.register_blueprint(practices_bp)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="tick")
+def tick(event: CloudWatchEvent) -> dict[str, Any]:
+    return jobs.run_all(deps().clock.now())

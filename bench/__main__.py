@@ -1,0 +1,20 @@
+"""`make bench`: runs every benchmark and prints one `name: value` line per figure."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import import_time
+
+BENCHES = [import_time.run]
+
+
+def main() -> int:
+    for bench in BENCHES:
+        for name, value in bench():
+            print(f"{name}: {value}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

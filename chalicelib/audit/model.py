@@ -1,0 +1,23 @@
+"""Audit events: who read or changed which patient's data, when and from where. Append-only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+ACTOR_STAFF = "staff"
+ACTOR_PATIENT = "patient"
+ACTOR_JOB = "job"
+ACTOR_ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    id: str
+    at: datetime
+    actor_type: str  # staff | patient | job | anonymous
+    actor_id: str  # staff sub, contact holder id, or job name; never a name, phone or email
+    action: str  # e.g. "patient.read", "appointments.list", "import.write", "access_denied"
+    patient_id: str  # "" for practice-level events
+    record: str  # "<kind>:<id>" of what was touched
+    source: str  # "api", "job:<name>", "import:<file kind>"

@@ -1,0 +1,166 @@
+"""Route registration with its OpenAPI operation, JSON body parsing and JSON responses.
+
+Every route is declared through ``route()``, which records the operation for ``/openapi.json``;
+a test fails when a registered route has no operation.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalice import Blueprint, CORSConfig, Response
+from chalice.app import Request
+
+from chalicelib.platform.errors import ApiError, BadRequest, PayloadTooLarge, UnsupportedMediaType
+
+MAX_JSON_BYTES = 64 * 1024
+JSON_TYPES = ["application/json"]
+JSON_HEADERS: dict[str, str | list[str]] = {"Content-Type": "application/json"}
+
+CORS = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type", "X-Session"], max_age=600)
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    auth: str  # "staff" | "patient" | "public"
+    tag: str
+    body: dict[str, Any] | None = None
+    body_type: str = "application/json"
+    query: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ok_status: int = 200
+
+
+OPERATIONS: dict[tuple[str, str], Operation] = {}
+
+
+def route(
+    bp: Blueprint,
+    path: str,
+    method: str = "GET",
+    *,
+    summary: str,
+    auth: str,
+    tag: str,
+    body: dict[str, Any] | None = None,
+    body_type: str = "application/json",
+    query: dict[str, dict[str, Any]] | None = None,
+    ok_status: int = 200,
+    content_types: list[str] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    if auth not in {"staff", "patient", "public"}:
+        raise ValueError(f"unknown auth {auth!r}")
+    OPERATIONS[(method, path)] = Operation(method, path, summary, auth, tag, body, body_type, query or {}, ok_status)
+    register = bp.route(path, methods=[method], cors=CORS, content_types=content_types or JSON_TYPES)
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def answer(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return view(*args, **kwargs)
+            except ApiError as exc:
+                return Response(body=exc.body(), status_code=exc.status, headers={"Content-Type": "application/json"})
+
+        return register(answer)
+
+    return decorate
+
+
+def json_body(request: Request, max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
+    """The request's JSON object, or a 4xx that says what is wrong with it."""
+    raw = request.raw_body or b""
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
+    ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if raw and ctype and ctype != "application/json":
+        raise UnsupportedMediaType("send the body as application/json")
+    if not raw.strip():
+        raise BadRequest("a JSON object body is required", code="body_required")
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("the body is not valid JSON", code="invalid_json") from exc
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object", code="invalid_json")
+    return data
+
+
+def respond(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    merged: dict[str, str | list[str]] = {**JSON_HEADERS, **(headers or {})}
+    return Response(body=data, status_code=status, headers=merged)
+
+
+_PARAM = re.compile(r"{([^}]+)}")
+
+
+def openapi_document(title: str = "Chairside API", version: str = "0.1.0") -> dict[str, Any]:
+    error = {"$ref": "#/components/schemas/Error"}
+    paths: dict[str, dict[str, Any]] = {}
+    for (method, path), op in sorted(OPERATIONS.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        params: list[dict[str, Any]] = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+            for name in _PARAM.findall(path)
+        ]
+        params += [
+            {"name": name, "in": "query", "required": False, "schema": schema} for name, schema in op.query.items()
+        ]
+        responses: dict[str, Any] = {
+            str(op.ok_status): {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
+            "400": {"description": "Bad request", "content": {"application/json": {"schema": error}}},
+            "404": {
+                "description": "Not found (also for ids of others)",
+                "content": {"application/json": {"schema": error}},
+            },
+            "422": {"description": "Invalid input", "content": {"application/json": {"schema": error}}},
+        }
+        if op.auth != "public":
+            responses["401"] = {"description": "Not signed in", "content": {"application/json": {"schema": error}}}
+        operation: dict[str, Any] = {
+            "summary": op.summary,
+            "tags": [op.tag],
+            "operationId": f"{method.lower()}_{_slug(path)}",
+            "parameters": params,
+            "responses": responses,
+        }
+        if op.auth == "staff":
+            operation["security"] = [{"staffToken": []}]
+        elif op.auth == "patient":
+            operation["security"] = [{"patientSession": []}]
+        if op.body is not None:
+            operation["requestBody"] = {"required": True, "content": {op.body_type: {"schema": op.body}}}
+        paths.setdefault(path, {})[method.lower()] = operation
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "staffToken": {"type": "http", "scheme": "bearer", "bearerFormat": "Cognito ID token (JWT)"},
+                "patientSession": {"type": "http", "scheme": "bearer", "bearerFormat": "patient session token"},
+            },
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                        }
+                    },
+                }
+            },
+        },
+    }
+
+
+def _slug(path: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", path.lower()).strip("_") or "root"

@@ -1,0 +1,46 @@
+"""Request middleware: JSON errors for every failure, and powertools context."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Response
+
+from chalicelib.platform.errors import ApiError
+from chalicelib.platform.observability import logger
+
+
+def json_errors(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """Routes answer their own ApiErrors (see api.route); this catches what escapes, as JSON."""
+    try:
+        response = get_response(event)
+    except ApiError as exc:
+        return Response(body=exc.body(), status_code=exc.status, headers=_cors())
+    except Exception:
+        # The traceback carries ids only; request bodies and events are never logged.
+        logger.exception("unhandled error", extra={"path": getattr(event, "path", "")})
+        return Response(
+            body={"error": {"code": "internal", "message": "something went wrong on our side"}},
+            status_code=500,
+            headers=_cors(),
+        )
+    return _normalise_framework_error(response)
+
+
+def _cors() -> dict[str, str | list[str]]:
+    return {"Access-Control-Allow-Origin": "*", "Content-Type": "application/json"}
+
+
+def _normalise_framework_error(response: Response) -> Response:
+    """Chalice answers some failures itself ({"Code", "Message"}); give them our error shape."""
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and "Code" in body and "error" not in body:
+        code = str(body.get("Code", "error"))
+        response.body = {"error": {"code": _snake(code), "message": str(body.get("Message", ""))}}
+    return response
+
+
+def _snake(name: str) -> str:
+    out = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+    return out.removesuffix("_error") or "error"

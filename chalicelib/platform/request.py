@@ -1,0 +1,22 @@
+"""Turning a request into a verified caller. Routes call these before touching any id."""
+
+from __future__ import annotations
+
+from chalice.app import Request
+
+from chalicelib.platform.auth import STAFF_ROLES, PatientCaller, StaffCaller, bearer_token, staff_for_practice
+from chalicelib.platform.deps import deps
+from chalicelib.platform.errors import Unauthorized
+
+
+def staff_caller(request: Request, practice_id: str, roles: tuple[str, ...] = STAFF_ROLES) -> StaffCaller:
+    caller = deps().staff_verifier.verify(bearer_token(dict(request.headers)))
+    return staff_for_practice(caller, practice_id, roles)
+
+
+def patient_caller(request: Request) -> PatientCaller:
+    token = bearer_token(dict(request.headers))
+    caller = deps().patient_sessions.resolve(token)
+    if caller is None:
+        raise Unauthorized("your session has ended; sign in again", code="session_expired")
+    return caller

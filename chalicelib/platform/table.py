@@ -1,0 +1,114 @@
+"""The single DynamoDB table. Every item of a practice lives under ``PK = PRACTICE#<practice id>``.
+
+Entity key templates (the capability ``store.py`` modules define the items):
+
+| entity            | PK                | SK                                   | GSI1PK / GSI1SK                                   | GSI2PK / GSI2SK                                  |
+|-------------------|-------------------|--------------------------------------|---------------------------------------------------|--------------------------------------------------|
+| practice          | PRACTICE#<p>      | PRACTICE                             | PRACTICES / PRACTICE#<p>                          |                                                  |
+| provider          | PRACTICE#<p>      | PROVIDER#<id>                        |                                                   |                                                  |
+| operatory         | PRACTICE#<p>      | OPERATORY#<id>                       |                                                   |                                                  |
+| appointment type  | PRACTICE#<p>      | APPTTYPE#<id>                        |                                                   |                                                  |
+| patient           | PRACTICE#<p>      | PATIENT#<id>                         |                                                   |                                                  |
+| guardian          | PRACTICE#<p>      | GUARDIAN#<id>                        |                                                   |                                                  |
+| contact link      | PRACTICE#<p>      | CONTACT#<e164 or email>#PATIENT#<id> | CONTACT#<e164 or email> / PRACTICE#<p>#PATIENT#<id> |                                                |
+| appointment       | PRACTICE#<p>      | APPT#<id>                            | PRACTICE#<p>#DAY#<local date> / <start UTC>#<id>  | PRACTICE#<p>#PATIENT#<id> / APPT#<start UTC>#<id> |
+| audit event       | PRACTICE#<p>      | AUDIT#<UTC instant>#<id>             |                                                   | PRACTICE#<p>#PATIENT#<id> / AUDIT#<UTC>#<id>     |
+| one-time code     | PRACTICE#<p>      | OTP#<contact digest>                 |                                                   |                                                  |
+| patient session   | PRACTICE#<p>      | SESSION#<token digest>               |                                                   |                                                  |
+| rate counter      | PRACTICE#<p>      | RATE#<scope>#<key digest>#<window>   |                                                   |                                                  |
+| import run        | PRACTICE#<p>      | IMPORT#<UTC instant>#<id>            |                                                   |                                                  |
+
+Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to the end):
+
+| pattern                                          | how                                                       |
+|--------------------------------------------------|-----------------------------------------------------------|
+| a practice by id                                 | GetItem PRACTICE#<p> / PRACTICE                           |
+| all practices (sweeps iterate practices)         | Query GSI1 PRACTICES                                      |
+| providers / operatories / types / patients of p  | Query PK, SK begins_with PROVIDER# / OPERATORY# / ...      |
+| one entity by id                                 | GetItem PK, <PREFIX>#<id>                                 |
+| patients reachable from a phone or email in p    | Query PK, SK begins_with CONTACT#<address>#               |
+| practices and patients holding a phone (inbound) | Query GSI1 CONTACT#<address>                              |
+| a practice's appointments on a local day         | Query GSI1 PRACTICE#<p>#DAY#<date> (sorted by start)      |
+| a patient's appointments in a time range         | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK between APPT#..  |
+| a patient's access log (audit events)            | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with AUDIT# |
+| the practice audit trail, newest first           | Query PK, SK begins_with AUDIT#, descending               |
+| one-time code / session / rate counter           | GetItem; writes are conditional or atomic ADD             |
+
+Expiring items (codes, sessions, counters) carry ``expires_at`` (epoch seconds), the table's TTL attribute.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+from pynamodb.attributes import (
+    DiscriminatorAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+
+def practice_pk(practice_id: str) -> str:
+    return f"PRACTICE#{practice_id}"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Gsi1(GlobalSecondaryIndex[Any]):
+    class Meta:
+        index_name = "GSI1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True, attr_name="GSI1PK")
+    gsi1sk = UnicodeAttribute(range_key=True, attr_name="GSI1SK")
+
+
+class Gsi2(GlobalSecondaryIndex[Any]):
+    class Meta:
+        index_name = "GSI2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True, attr_name="GSI2PK")
+    gsi2sk = UnicodeAttribute(range_key=True, attr_name="GSI2SK")
+
+
+class TableItem(Model):
+    """Base of every item; the ``type`` attribute tells which entity an item is."""
+
+    class Meta:
+        table_name = os.environ.get("TABLE_NAME", "chairside")
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+        billing_mode = "PAY_PER_REQUEST"
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")
+    item_type = DiscriminatorAttribute(attr_name="type")
+    gsi1pk = UnicodeAttribute(null=True, attr_name="GSI1PK")
+    gsi1sk = UnicodeAttribute(null=True, attr_name="GSI1SK")
+    gsi2pk = UnicodeAttribute(null=True, attr_name="GSI2PK")
+    gsi2sk = UnicodeAttribute(null=True, attr_name="GSI2SK")
+    created_at = UTCDateTimeAttribute(default=_utcnow)
+    updated_at = UTCDateTimeAttribute(default=_utcnow)
+    expires_at = NumberAttribute(null=True)
+
+    gsi1 = Gsi1()
+    gsi2 = Gsi2()
+
+
+def create_table(wait: bool = True) -> None:
+    """Create the table with its indexes and TTL (local stack and tests; prod uses infra/)."""
+    if not TableItem.exists():
+        TableItem.create_table(wait=wait, billing_mode="PAY_PER_REQUEST")
+    from chalicelib.platform.aws import client
+
+    client("dynamodb").update_time_to_live(
+        TableName=TableItem.Meta.table_name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+    )

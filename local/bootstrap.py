@@ -1,0 +1,98 @@
+"""Creates the AWS resources the app expects, against whatever AWS endpoint is configured.
+
+Used by the local runner (moto's server) and by tests (moto in process). Production resources
+come from infra/resources.yaml instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chalicelib.platform.aws import client
+from chalicelib.platform.settings import get_settings
+from chalicelib.platform.table import create_table
+
+
+@dataclass(frozen=True)
+class StaffUser:
+    username: str
+    password: str
+    practice_id: str
+    role: str
+
+
+@dataclass(frozen=True)
+class UserPool:
+    pool_id: str
+    client_id: str
+
+
+def create_resources() -> None:
+    settings = get_settings()
+    create_table()
+    s3 = client("s3")
+    s3.create_bucket(Bucket=settings.image_bucket)
+    s3.put_public_access_block(
+        Bucket=settings.image_bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    client("sesv2").create_email_identity(EmailIdentity=settings.sender_email)
+
+
+def create_user_pool(name: str = "chairside-staff") -> UserPool:
+    idp = client("cognito-idp")
+    pool = idp.create_user_pool(
+        PoolName=name,
+        Policies={
+            "PasswordPolicy": {
+                "MinimumLength": 12,
+                "RequireUppercase": True,
+                "RequireLowercase": True,
+                "RequireNumbers": True,
+                "RequireSymbols": False,
+            }
+        },
+        Schema=[
+            {"Name": "practice_id", "AttributeDataType": "String", "Mutable": False},
+            {"Name": "role", "AttributeDataType": "String", "Mutable": True},
+        ],
+        UsernameAttributes=["email"],
+    )["UserPool"]
+    app_client = idp.create_user_pool_client(
+        UserPoolId=pool["Id"],
+        ClientName="chairside-dashboard",
+        GenerateSecret=False,
+        ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    )["UserPoolClient"]
+    return UserPool(pool["Id"], app_client["ClientId"])
+
+
+def add_staff_user(pool: UserPool, user: StaffUser) -> None:
+    idp = client("cognito-idp")
+    idp.admin_create_user(
+        UserPoolId=pool.pool_id,
+        Username=user.username,
+        MessageAction="SUPPRESS",
+        UserAttributes=[
+            {"Name": "email", "Value": user.username},
+            {"Name": "email_verified", "Value": "true"},
+            {"Name": "custom:practice_id", "Value": user.practice_id},
+            {"Name": "custom:role", "Value": user.role},
+        ],
+    )
+    idp.admin_set_user_password(UserPoolId=pool.pool_id, Username=user.username, Password=user.password, Permanent=True)
+
+
+def sign_in(pool: UserPool, username: str, password: str) -> str:
+    """The staff ID token for a username and password (USER_PASSWORD_AUTH)."""
+    result = client("cognito-idp").initiate_auth(
+        ClientId=pool.client_id,
+        AuthFlow="USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": username, "PASSWORD": password},
+    )
+    return str(result["AuthenticationResult"]["IdToken"])
