@@ -7,6 +7,8 @@ from typing import Any
 from chalice import Chalice, Rate
 from chalice.app import CloudWatchEvent
 
+from chalicelib.identity.routes import bp as identity_bp
+from chalicelib.imports.routes import bp as imports_bp
 from chalicelib.platform import jobs
 from chalicelib.platform.deps import deps
 from chalicelib.platform.middleware import json_errors
@@ -18,6 +20,8 @@ app.register_middleware(json_errors, "http")
 
 app.register_blueprint(platform_bp)
 app.register_blueprint(practices_bp)
+app.register_blueprint(identity_bp)
+app.register_blueprint(imports_bp)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="tick")
