@@ -7,8 +7,10 @@ from typing import Any
 from chalice import Chalice, Rate
 from chalice.app import CloudWatchEvent
 
+from chalicelib.audit.routes import bp as audit_bp
 from chalicelib.identity.routes import bp as identity_bp
 from chalicelib.imports.routes import bp as imports_bp
+from chalicelib.patients.routes import bp as patients_bp
 from chalicelib.platform import jobs
 from chalicelib.platform.deps import deps
 from chalicelib.platform.middleware import json_errors
@@ -22,6 +24,8 @@ app.register_blueprint(platform_bp)
 app.register_blueprint(practices_bp)
 app.register_blueprint(identity_bp)
 app.register_blueprint(imports_bp)
+app.register_blueprint(patients_bp)
+app.register_blueprint(audit_bp)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="tick")

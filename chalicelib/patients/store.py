@@ -116,6 +116,8 @@ def contact_link_item(practice_id: str, link: ContactLink) -> ContactLinkItem:
         contact_sk(link.address, link.patient_id),
         gsi1pk=f"CONTACT#{link.address}",
         gsi1sk=f"PRACTICE#{practice_id}#PATIENT#{link.patient_id}",
+        gsi2pk=f"PRACTICE#{practice_id}#PATIENT#{link.patient_id}",
+        gsi2sk=f"LINK#{link.address}",
         address=link.address,
         channel=link.channel,
         patient_id=link.patient_id,
@@ -149,6 +151,15 @@ class PatientStore:
             ContactLink(i.address, i.channel, i.patient_id, i.relation, i.holder_id)
             for i in ContactLinkItem.query(
                 practice_pk(practice_id), ContactLinkItem.sk.startswith(f"CONTACT#{address}#")
+            )
+        ]
+
+    def links_for_patient(self, practice_id: str, patient_id: str) -> list[ContactLink]:
+        """Every phone and email that may act for a patient: their own and their guardians'."""
+        return [
+            ContactLink(i.address, i.channel, i.patient_id, i.relation, i.holder_id)
+            for i in ContactLinkItem.gsi2.query(
+                f"PRACTICE#{practice_id}#PATIENT#{patient_id}", ContactLinkItem.gsi2sk.startswith("LINK#")
             )
         ]
 

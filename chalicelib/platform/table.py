@@ -10,7 +10,7 @@ Entity key templates (the capability ``store.py`` modules define the items):
 | appointment type  | PRACTICE#<p>      | APPTTYPE#<id>                        |                                                   |                                                  |
 | patient           | PRACTICE#<p>      | PATIENT#<id>                         |                                                   |                                                  |
 | guardian          | PRACTICE#<p>      | GUARDIAN#<id>                        |                                                   |                                                  |
-| contact link      | PRACTICE#<p>      | CONTACT#<e164 or email>#PATIENT#<id> | CONTACT#<e164 or email> / PRACTICE#<p>#PATIENT#<id> |                                                |
+| contact link      | PRACTICE#<p>      | CONTACT#<e164 or email>#PATIENT#<id> | CONTACT#<e164 or email> / PRACTICE#<p>#PATIENT#<id> | PRACTICE#<p>#PATIENT#<id> / LINK#<e164 or email> |
 | appointment       | PRACTICE#<p>      | APPT#<id>                            | PRACTICE#<p>#DAY#<local date> / <start UTC>#<id>  | PRACTICE#<p>#PATIENT#<id> / APPT#<start UTC>#<id> |
 | audit event       | PRACTICE#<p>      | AUDIT#<UTC instant>#<id>             |                                                   | PRACTICE#<p>#PATIENT#<id> / AUDIT#<UTC>#<id>     |
 | one-time code     | PRACTICE#<p>      | OTP#<contact digest>                 |                                                   |                                                  |
@@ -30,6 +30,7 @@ Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to th
 | practices and patients holding a phone (inbound) | Query GSI1 CONTACT#<address>                              |
 | a practice's appointments on a local day         | Query GSI1 PRACTICE#<p>#DAY#<date> (sorted by start)      |
 | a patient's appointments in a time range         | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK between APPT#..  |
+| phones and emails that may act for a patient    | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with LINK# |
 | a patient's access log (audit events)            | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with AUDIT# |
 | the practice audit trail, newest first           | Query PK, SK begins_with AUDIT#, descending               |
 | one-time code / session / rate counter           | GetItem; writes are conditional or atomic ADD             |
