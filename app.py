@@ -13,11 +13,12 @@ from chalicelib.imports.routes import bp as imports_bp
 from chalicelib.patients.routes import bp as patients_bp
 from chalicelib.platform import jobs
 from chalicelib.platform.deps import deps
-from chalicelib.platform.middleware import json_errors
+from chalicelib.platform.middleware import json_errors, observed
 from chalicelib.platform.routes import bp as platform_bp
 from chalicelib.practices.routes import bp as practices_bp
 
 app = Chalice(app_name="chairside", configure_logs=False)
+app.register_middleware(observed(app), "all")
 app.register_middleware(json_errors, "http")
 
 app.register_blueprint(platform_bp)

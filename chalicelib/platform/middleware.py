@@ -8,7 +8,7 @@ from typing import Any
 from chalice import Response
 
 from chalicelib.platform.errors import ApiError
-from chalicelib.platform.observability import logger
+from chalicelib.platform.observability import logger, metrics
 
 
 def json_errors(event: Any, get_response: Callable[[Any], Response]) -> Response:
@@ -44,3 +44,21 @@ def _normalise_framework_error(response: Response) -> Response:
 def _snake(name: str) -> str:
     out = "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
     return out.removesuffix("_error") or "error"
+
+
+def observed(app: Any) -> Callable[[Any, Callable[[Any], Any]], Any]:
+    """Powertools context for every invocation (routes, schedules, events): request id on each log
+    line, metrics flushed at the end. Never logs the event itself."""
+
+    def observe(event: Any, get_response: Callable[[Any], Any]) -> Any:
+        context = getattr(app, "lambda_context", None)
+        request_id = getattr(context, "aws_request_id", "") if context is not None else ""
+        logger.append_keys(request_id=request_id or None)
+        try:
+            return get_response(event)
+        finally:
+            if getattr(metrics.provider, "metric_set", None):
+                metrics.flush_metrics()
+            logger.remove_keys(["request_id"])
+
+    return observe
