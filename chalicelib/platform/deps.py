@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.adapters.messaging import EmailSender, SesEmailSender, SmsSender, SnsSmsSender
+from chalicelib.appointments.events import AppointmentEvents
 from chalicelib.appointments.store import AppointmentStore
 from chalicelib.audit.service import Auditor
 from chalicelib.audit.store import AuditStore
@@ -23,6 +24,7 @@ class Deps:
     patients: PatientStore = field(default_factory=PatientStore)
     appointments: AppointmentStore = field(default_factory=AppointmentStore)
     audit_store: AuditStore = field(default_factory=AuditStore)
+    appointment_events: AppointmentEvents = field(default_factory=AppointmentEvents)
     _email: EmailSender | None = None
     _sms: SmsSender | None = None
     _staff_verifier: StaffTokenVerifier | None = None
