@@ -174,6 +174,5 @@ def staff_me() -> Response:
             "practice": {"id": practice.id, "name": practice.name, "zone": practice.zone},
             "role": caller.role,
             "user_id": caller.user_id,
-            "username": caller.username,
         }
     )
