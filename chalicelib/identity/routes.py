@@ -105,7 +105,10 @@ def patient_me() -> Response:
     return respond(
         {
             "practice": {"id": p.id, "name": p.name, "phone": p.phone, "zone": p.zone},
-            "patients": [{**_member(m), "is_minor": m.is_minor} for m in profile.members],
+            "patients": [
+                {**_member(m), "is_minor": m.is_minor, "language": m.patient.language} for m in profile.members
+            ],
+            "language": profile.language,
         }
     )
 

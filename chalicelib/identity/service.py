@@ -164,6 +164,11 @@ class Profile:
     practice: Practice
     members: list[Member]
 
+    @property
+    def language(self) -> str:
+        """The language to speak to the contact in: its own patient's, else its first patient's."""
+        return _language(self.members) if self.members else "en"
+
 
 @dataclass(frozen=True)
 class UpcomingVisit:
@@ -275,7 +280,7 @@ class PatientSignIn:
         except InvalidCode as exc:
             raise Unprocessable(str(exc), code="invalid_field") from exc
         if not valid_practice_id(practice_id):
-            raise Unauthorized("that code has expired; ask for a new one", code=CODE_EXPIRED)
+            raise _refused(CODE_EXPIRED)
         now = self.clock.now()
         cd = contact_digest(self.key, practice_id, contact.address)
         pending = self.codes.count_attempt(practice_id, cd, epoch(now))

@@ -36,6 +36,11 @@ Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to th
 | one-time code / session / rate counter           | GetItem; writes are conditional or atomic ADD             |
 
 Expiring items (codes, sessions, counters) carry ``expires_at`` (epoch seconds), the table's TTL attribute.
+TTL deletes late, so readers check expiry themselves. Sign-in invariants (chalicelib/identity/store.py):
+a code attempt is one conditional ADD (code exists, attempts < 5, not expired); a matching code is consumed
+by a delete conditioned on its digest (signs in once); a session's ``last_seen`` moves by a conditional SET
+(exists, not idle, within 12 hours), so a signed-out session is never recreated; a rate counter is a
+conditional ADD per fixed window (``hits`` below the limit). Digests are HMAC-SHA256 under the token key.
 """
 
 from __future__ import annotations

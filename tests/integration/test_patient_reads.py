@@ -81,9 +81,10 @@ def test_me_shows_the_practice_and_each_patient_with_relation_and_minor_flag(api
     assert me.json_body == {
         "practice": {"id": "P1", "name": "Maple Dental", "phone": "+15555550100", "zone": "America/New_York"},
         "patients": [
-            {"id": "K1", "name": "Ava Test1", "relation": "guardian", "is_minor": True},
-            {"id": "K2", "name": "Ava Test2", "relation": "guardian", "is_minor": False},
+            {"id": "K1", "name": "Ava Test1", "relation": "guardian", "is_minor": True, "language": "en"},
+            {"id": "K2", "name": "Ava Test2", "relation": "guardian", "is_minor": False, "language": "en"},
         ],
+        "language": "en",
     }
 
 
