@@ -121,7 +121,8 @@ function renderChrome() {
   el.appName.textContent = t("appName");
   const s = currentSession();
   if (s) {
-    const name = (state.me && (state.me.name || state.me.username || state.me.email)) || s.username || "";
+    // What the person typed to sign in; /staff/me identifies them by an opaque id only.
+    const name = s.username || (state.me && (state.me.name || state.me.email)) || "";
     const role = (state.me && state.me.role) || s.role || "";
     el.actions.replaceChildren(
       h(
