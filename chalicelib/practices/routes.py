@@ -38,19 +38,20 @@ def day(practice_id: str) -> Response:
         wanted = date.fromisoformat(raw) if raw else None
     except ValueError as exc:
         raise Unprocessable("date must be YYYY-MM-DD", code="invalid_date") from exc
-    practice, day_, rows = service.day_sheet(
+    sheet = service.day_sheet(
         d.practices, d.appointments, d.patients, d.auditor, practice_id, wanted, d.clock.now(), caller.user_id
     )
     return respond(
         {
-            "practice": {"id": practice.id, "name": practice.name, "zone": practice.zone},
-            "date": day_.isoformat(),
+            "practice": {"id": sheet.practice.id, "name": sheet.practice.name, "zone": sheet.practice.zone},
+            "date": sheet.day.isoformat(),
             "appointments": [
                 {
-                    **appointment_json(r.appointment, practice.zone),
+                    **appointment_json(r.appointment, sheet.practice.zone),
+                    **sheet.names.of(r.appointment),
                     "patient": {"id": r.patient.id, "name": r.patient.display_name} if r.patient else None,
                 }
-                for r in rows
+                for r in sheet.rows
             ],
         }
     )

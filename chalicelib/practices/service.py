@@ -11,11 +11,41 @@ from chalicelib.audit.model import ACTOR_STAFF
 from chalicelib.audit.service import Auditor
 from chalicelib.patients.model import Patient
 from chalicelib.platform.errors import NotFound
-from chalicelib.practices.model import Practice
+from chalicelib.practices.model import AppointmentType, Operatory, Practice, Provider
 
 
 class PracticeReader(Protocol):
     def get(self, practice_id: str) -> Practice | None: ...
+
+    def providers(self, practice_id: str) -> list[Provider]: ...
+
+    def operatories(self, practice_id: str) -> list[Operatory]: ...
+
+    def appointment_types(self, practice_id: str) -> list[AppointmentType]: ...
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    """Display names of a practice's providers, operatories and appointment types, by id."""
+
+    providers: dict[str, str]
+    operatories: dict[str, str]
+    types: dict[str, str]
+
+    def of(self, a: Appointment) -> dict[str, dict[str, str]]:
+        return {
+            "provider": {"id": a.provider_id, "name": self.providers.get(a.provider_id, a.provider_id)},
+            "operatory": {"id": a.operatory_id, "name": self.operatories.get(a.operatory_id, a.operatory_id)},
+            "type": {"id": a.type_id, "name": self.types.get(a.type_id, a.type_id)},
+        }
+
+
+def resource_names(practices: PracticeReader, practice_id: str) -> ResourceNames:
+    return ResourceNames(
+        providers={p.id: p.name for p in practices.providers(practice_id)},
+        operatories={o.id: o.name for o in practices.operatories(practice_id)},
+        types={t.id: t.name for t in practices.appointment_types(practice_id)},
+    )
 
 
 class DayReader(Protocol):
@@ -41,6 +71,14 @@ def public_profile(practices: PracticeReader, practice_id: str) -> dict[str, Any
 
 
 @dataclass(frozen=True)
+class DaySheet:
+    practice: Practice
+    day: date
+    rows: list[DaySheetRow]
+    names: ResourceNames
+
+
+@dataclass(frozen=True)
 class DaySheetRow:
     appointment: Appointment
     patient: Patient | None
@@ -55,7 +93,7 @@ def day_sheet(
     day: date | None,
     now: datetime,
     staff_id: str,
-) -> tuple[Practice, date, list[DaySheetRow]]:
+) -> DaySheet:
     """A local day's appointments; no day means today in the practice's zone."""
     practice = practices.get(practice_id)
     if practice is None:
@@ -71,4 +109,5 @@ def day_sheet(
         patient_ids=list(by_id) or [""],
         record=f"day:{day.isoformat()}",
     )
-    return practice, day, [DaySheetRow(a, by_id.get(a.patient_id)) for a in appts]
+    rows = [DaySheetRow(a, by_id.get(a.patient_id)) for a in appts]
+    return DaySheet(practice, day, rows, resource_names(practices, practice_id))
