@@ -8,6 +8,7 @@ from chalice import Chalice, Rate
 from chalice.app import CloudWatchEvent
 
 from chalicelib.audit.routes import bp as audit_bp
+from chalicelib.billing.routes import bp as billing_bp
 from chalicelib.identity.routes import bp as identity_bp
 from chalicelib.imports.routes import bp as imports_bp
 from chalicelib.patients.routes import bp as patients_bp
@@ -27,6 +28,7 @@ app.register_blueprint(identity_bp)
 app.register_blueprint(imports_bp)
 app.register_blueprint(patients_bp)
 app.register_blueprint(audit_bp)
+app.register_blueprint(billing_bp)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="tick")

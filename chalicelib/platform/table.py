@@ -17,6 +17,14 @@ Entity key templates (the capability ``store.py`` modules define the items):
 | patient session   | PRACTICE#<p>      | SESSION#<token digest>               |                                                   |                                                  |
 | rate counter      | PRACTICE#<p>      | RATE#<scope>#<key digest>#<window>   |                                                   |                                                  |
 | import run        | PRACTICE#<p>      | IMPORT#<UTC instant>#<id>            |                                                   |                                                  |
+| ledger line       | PRACTICE#<p>      | LEDGER#<patient>#<line id>           |                                                   |                                                  |
+| invoice number    | PRACTICE#<p>      | INVOICE#<invoice id>                 |                                                   |                                                  |
+| Stripe event      | PRACTICE#<p>      | STRIPE_EVENT#<event id>              |                                                   |                                                  |
+| PaymentIntent     | PRACTICE#<p>      | PI#<payment intent id>               | STRIPE_PI#<pi id> / PRACTICE#<p>                  |                                                  |
+| receipt claim     | PRACTICE#<p>      | RECEIPT#<payment intent id>          |                                                   |                                                  |
+| pay link          | PRACTICE#<p>      | PAYLINK#<link id>                    |                                                   |                                                  |
+| payment plan      | PRACTICE#<p>      | PLAN#<plan id>                       |                                                   | PRACTICE#<p>#PATIENT#<id> / PLAN#<created>#<plan> |
+| plan instalment   | PRACTICE#<p>      | PLAN#<plan id>#INST#<nn>             | PRACTICE#<p>#INSTALMENTS#<YYYY-MM> / <due>#<plan>#<nn> |                                                  |
 
 Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to the end):
 
@@ -34,6 +42,12 @@ Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to th
 | a patient's access log (audit events)            | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with AUDIT# |
 | the practice audit trail, newest first           | Query PK, SK begins_with AUDIT#, descending               |
 | one-time code / session / rate counter           | GetItem; writes are conditional or atomic ADD             |
+| a patient's ledger (a family's: one per member)  | Query PK, SK begins_with LEDGER#<patient>#                |
+| the patient an invoice number belongs to         | GetItem INVOICE#<id>                                      |
+| the practice of a PaymentIntent (bare events)    | Query GSI1 STRIPE_PI#<pi>                                 |
+| a patient's payment plans                        | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with PLAN# |
+| a plan's instalments                             | Query PK, SK begins_with PLAN#<plan>#INST#                |
+| instalments due in a date range (reminders)      | Query GSI1 PRACTICE#<p>#INSTALMENTS#<month> per month, SK between <start> and <end>~ |
 
 Expiring items (codes, sessions, counters) carry ``expires_at`` (epoch seconds), the table's TTL attribute.
 TTL deletes late, so readers check expiry themselves. Sign-in invariants (chalicelib/identity/store.py):
@@ -41,6 +55,11 @@ a code attempt is one conditional ADD (code exists, attempts < 5, not expired); 
 by a delete conditioned on its digest (signs in once); a session's ``last_seen`` moves by a conditional SET
 (exists, not idle, within 12 hours), so a signed-out session is never recreated; a rate counter is a
 conditional ADD per fixed window (``hits`` below the limit). Digests are HMAC-SHA256 under the token key.
+Payment invariants (chalicelib/billing/store.py): applying a Stripe event is one TransactWriteItems of the
+event record (attribute_not_exists: an event applies once), the PaymentIntent's next state (attribute_not_exists
+or ``rev`` = the revision read: a PaymentIntent pays once, refunds never pass what it paid) and the ledger lines it
+produces (attribute_not_exists); a receipt is sent by whoever puts RECEIPT#<pi> first. Statements are computed
+from the ledger on request, not stored.
 """
 
 from __future__ import annotations

@@ -1,0 +1,986 @@
+"""Billing use cases: the ledger, statements, card payments, the Stripe webhook, pay links, plans, refunds.
+
+Ports come in as arguments (store, patients, practices, payment gateway, senders, auditor, clock, rates,
+signing key), so tests pass in-memory twins; ``billing(deps)`` wires the real ones.
+
+Invariants:
+- the webhook applies an event only when its signature checks out on the raw body, records each event id
+  once, and moves a PaymentIntent's state only from the revision it read, in one transaction with the
+  ledger lines; so each PaymentIntent is paid into the ledger once and refunded at most what it paid;
+- a Stripe failure (decline, network, refusal) leaves the ledger as it was and answers a 4xx with a code;
+- a patient reaches only the patients of their session; any other id answers 404, as a missing one does,
+  and the attempt is audited as ``access_denied``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from chalicelib.adapters.messaging import Email, EmailSender, Sms, SmsSender
+from chalicelib.adapters.stripe_gateway import (
+    CardDeclined,
+    GatewayError,
+    GatewayNotConfigured,
+    GatewayRejected,
+    PaymentGateway,
+    SignatureInvalid,
+)
+from chalicelib.audit.model import ACTOR_ANONYMOUS, ACTOR_JOB, ACTOR_PATIENT, ACTOR_STAFF
+from chalicelib.audit.service import Auditor
+from chalicelib.billing.csv_lines import CsvFileError, RowError, parse_ledger_csv
+from chalicelib.billing.model import (
+    ADJUSTMENT,
+    CURRENCY,
+    LINK_OPEN,
+    LINK_PAID,
+    SOURCE_STAFF,
+    STAFF_KINDS,
+    Applied,
+    Balance,
+    DueInstalment,
+    IntentState,
+    LedgerLine,
+    LineError,
+    MoneyError,
+    Observation,
+    PayLink,
+    Plan,
+    Statement,
+    add_balances,
+    allocate,
+    apply_observation,
+    balance_of,
+    build_statement,
+    check_line,
+    decode_allocation,
+    display_cents,
+    encode_allocation,
+    fit_allocation,
+    link_amount,
+    link_days,
+    link_state,
+    make_plan,
+    observation_from,
+    ordered,
+    parse_cents,
+    parse_month,
+    pay_link_message,
+    payable_amount,
+    receipt_message,
+    statement_months,
+    valid_id,
+)
+from chalicelib.billing.store import APPLIED, CONFLICT, DUPLICATE
+from chalicelib.identity.model import RateRule
+from chalicelib.patients.model import ContactLink, Patient
+from chalicelib.platform import signed
+from chalicelib.platform.auth import PatientCaller
+from chalicelib.platform.clock import Clock
+from chalicelib.platform.errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    Unprocessable,
+)
+from chalicelib.platform.observability import logger
+from chalicelib.practices.model import Practice
+
+if TYPE_CHECKING:
+    from chalicelib.platform.deps import Deps
+
+PAY_PURPOSE = "pay"
+PAY_SESSION_PURPOSE = "pay-session"
+PAY_SESSION = timedelta(minutes=30)
+PAY_PAGE_PATH = "/patient/pay/"  # the page reads the token from the URL fragment, which never reaches a server
+PER_LINK = RateRule("paylink", 5, timedelta(hours=1))  # birth-date answers per link per hour
+MAX_FAMILY = 10
+MAX_IMPORT_BYTES = 2 * 1024 * 1024
+COMMIT_ATTEMPTS = 8
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+class PaymentDeclined(ApiError):
+    status = 402
+    code = "card_declined"
+
+
+class Gone(ApiError):
+    status = 410
+    code = "gone"
+
+
+class RowsRejected(Unprocessable):
+    """A CSV with bad rows: nothing was written; every problem is listed."""
+
+    def __init__(self, rows: list[RowError]) -> None:
+        super().__init__(f"{len(rows)} row(s) need fixing; nothing was imported", code="invalid_rows")
+        self.rows = rows
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "code": self.code,
+                "message": self.message,
+                "rows": [{"row": r.row, "message": r.message} for r in self.rows[:200]],
+            }
+        }
+
+
+def _money(exc: MoneyError | LineError) -> Unprocessable:
+    return Unprocessable(str(exc), code=exc.code)
+
+
+def _gateway_error(exc: GatewayError) -> ApiError:
+    """A message a person can act on; the ledger is untouched in every case."""
+    if isinstance(exc, CardDeclined):
+        return PaymentDeclined(f"{exc.message}. Nothing was charged.", code=exc.code or "card_declined")
+    if isinstance(exc, GatewayRejected):
+        return Unprocessable(f"the card processor refused this: {exc.message}", code="payment_rejected")
+    if isinstance(exc, GatewayNotConfigured):
+        return Conflict("card payments are not available right now; please call the practice", code="payments_off")
+    return Conflict(
+        "we could not reach the card processor; nothing was charged, please try again in a minute",
+        code="payments_unavailable",
+    )
+
+
+# --- ports ----------------------------------------------------------------------------------------
+
+
+class BillingStore(Protocol):
+    def lines_for(self, practice_id: str, patient_id: str) -> list[LedgerLine]: ...
+    def add_line(self, practice_id: str, line: LedgerLine) -> bool: ...
+    def put_lines(self, practice_id: str, lines: Sequence[LedgerLine]) -> None: ...
+    def claim_invoice(self, practice_id: str, invoice_id: str, patient_id: str) -> str: ...
+    def invoice_patient(self, practice_id: str, invoice_id: str) -> str | None: ...
+    def guarantor_members(self, practice_id: str, guarantor_id: str) -> list[str]: ...
+    def intent(self, practice_id: str, payment_intent_id: str) -> IntentState | None: ...
+    def practice_of_intent(self, payment_intent_id: str) -> str | None: ...
+    def event_seen(self, practice_id: str, event_id: str) -> bool: ...
+    def commit(
+        self, practice_id: str, event_id: str, event_type: str, before: IntentState, applied: Applied, now: datetime
+    ) -> str: ...
+    def claim_receipt(self, practice_id: str, payment_intent_id: str) -> bool: ...
+    def release_receipt(self, practice_id: str, payment_intent_id: str) -> None: ...
+    def put_link(self, practice_id: str, link: PayLink) -> None: ...
+    def link(self, practice_id: str, link_id: str) -> PayLink | None: ...
+    def put_plan(self, practice_id: str, plan: Plan) -> None: ...
+    def plan(self, practice_id: str, plan_id: str) -> Plan | None: ...
+    def plans_for(self, practice_id: str, patient_id: str) -> list[Plan]: ...
+    def instalments_due(self, practice_id: str, start: date, end: date) -> list[tuple[str, str, int, Any]]: ...
+
+
+class PatientReader(Protocol):
+    def get(self, practice_id: str, patient_id: str) -> Patient | None: ...
+    def get_many(self, practice_id: str, patient_ids: list[str]) -> list[Patient]: ...
+    def links_for_patient(self, practice_id: str, patient_id: str) -> list[ContactLink]: ...
+
+
+class PracticeReader(Protocol):
+    def get(self, practice_id: str) -> Practice | None: ...
+
+
+class RateStore(Protocol):
+    def hit(self, practice_id: str, counter_key: str, limit: int, expires_at: int) -> bool: ...
+
+
+# --- results --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    type: str  # staff | patient | anonymous | job
+    id: str
+
+
+@dataclass(frozen=True)
+class Account:
+    patient: Patient
+    lines: list[LedgerLine]
+    balance: Balance
+
+
+@dataclass(frozen=True)
+class Overview:
+    practice: Practice
+    accounts: list[Account]
+    family: Balance
+    months: list[str]
+    plans: list[Plan]
+
+
+@dataclass(frozen=True)
+class StatementView:
+    practice: Practice
+    statement: Statement
+    guarantor_name: str
+    names: dict[str, str]
+
+
+@dataclass(frozen=True)
+class PaymentStart:
+    payment_intent_id: str
+    client_secret: str
+    amount_cents: int
+    currency: str
+    publishable_key: str
+    allocation: list[tuple[str, int]]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    lines: int
+    patients: int
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    refund_id: str
+    amount_cents: int
+    status: str
+    refunded_cents: int
+    refundable_cents: int
+
+
+@dataclass(frozen=True)
+class SentLink:
+    link: PayLink
+    url: str
+    sent_to: str  # masked
+
+
+@dataclass(frozen=True)
+class LinkStatus:
+    practice: Practice
+    link: PayLink
+    status: str  # open | paid | expired
+
+
+@dataclass(frozen=True)
+class VerifiedLink:
+    practice: Practice
+    patient: Patient
+    link: PayLink
+    amount_cents: int  # what the link asks for now
+    balance: Balance
+    session: str
+    session_expires_in: int
+
+
+@dataclass(frozen=True)
+class WebhookOutcome:
+    outcome: str  # applied | duplicate | ignored
+    event_id: str
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()
+
+
+def _mask(address: str) -> str:
+    if "@" in address:
+        name, _, domain = address.partition("@")
+        return f"{name[:1]}***@{domain}"
+    return f"***{address[-4:]}"
+
+
+def parse_day(text: object, name: str) -> date:
+    if not isinstance(text, str) or not _DATE.match(text):
+        raise Unprocessable(f"{name} looks like 2027-03-14", code="invalid_date")
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise Unprocessable(f"{name} is not a real date", code="invalid_date") from exc
+
+
+def _text(value: object, name: str, max_length: int = 200) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > max_length:
+        raise Unprocessable(f"{name} is text of at most {max_length} characters", code="invalid_field")
+    return value.strip()
+
+
+def amount_or_none(value: object, *, allow_negative: bool = False) -> int | None:
+    """An optional amount from a request body (dollars, as text or an exact JSON number)."""
+    if value is None:
+        return None
+    try:
+        return parse_cents(value, allow_negative=allow_negative)
+    except MoneyError as exc:
+        raise _money(exc) from exc
+
+
+class Billing:
+    def __init__(
+        self,
+        *,
+        store: BillingStore,
+        patients: PatientReader,
+        practices: PracticeReader,
+        gateway: PaymentGateway,
+        email: EmailSender,
+        sms: SmsSender,
+        auditor: Auditor,
+        clock: Clock,
+        rates: RateStore,
+        key: bytes,
+        web_base_url: str,
+    ) -> None:
+        self.store = store
+        self.patients = patients
+        self.practices = practices
+        self.gateway = gateway
+        self.email = email
+        self.sms = sms
+        self.auditor = auditor
+        self.clock = clock
+        self.rates = rates
+        self.key = key
+        self.web_base_url = web_base_url.rstrip("/")
+
+    # -- shared ----------------------------------------------------------------------------------
+    def _practice(self, practice_id: str) -> Practice:
+        practice = self.practices.get(practice_id) if valid_id(practice_id) else None
+        if practice is None:
+            raise NotFound("no such practice")
+        return practice
+
+    def _patient(self, practice_id: str, patient_id: str) -> Patient:
+        patient = self.patients.get(practice_id, patient_id) if valid_id(patient_id) else None
+        if patient is None:
+            raise NotFound("no such patient")
+        return patient
+
+    def _epoch(self) -> int:
+        return int(self.clock.now().timestamp())
+
+    def _today(self, practice: Practice) -> date:
+        return self.clock.now().astimezone(practice.tz).date()
+
+    def _audit(self, practice_id: str, actor: Actor, action: str, patient_ids: Sequence[str], record: str) -> None:
+        self.auditor.record(
+            practice_id,
+            actor_type=actor.type,
+            actor_id=actor.id,
+            action=action,
+            patient_ids=list(patient_ids) or [""],
+            record=record,
+            source="api" if actor.type != ACTOR_JOB else f"job:{actor.id}",
+        )
+
+    def _account(self, practice_id: str, patient: Patient) -> Account:
+        lines = ordered(self.store.lines_for(practice_id, patient.id))
+        return Account(patient, lines, balance_of(lines))
+
+    def _owned(self, caller: PatientCaller, patient_id: str) -> None:
+        """404 for another family's patient, exactly as for a missing one; the attempt is audited."""
+        if not caller.owns(patient_id):
+            self.auditor.record(
+                caller.practice_id,
+                actor_type=ACTOR_PATIENT,
+                actor_id=caller.holder_id,
+                action="access_denied",
+                patient_ids=[patient_id if valid_id(patient_id) else ""],
+                record=f"ledger:{patient_id[:64]}",
+            )
+            raise NotFound("no such patient")
+
+    # -- staff: the ledger -----------------------------------------------------------------------
+    def post_line(self, practice_id: str, patient_id: str, body: dict[str, Any], staff_id: str) -> LedgerLine:
+        practice = self._practice(practice_id)
+        patient = self._patient(practice_id, patient_id)
+        kind = body.get("kind")
+        if kind not in STAFF_KINDS:
+            raise Unprocessable(f"kind is one of {', '.join(STAFF_KINDS)}", code="invalid_kind")
+        amount = amount_or_none(body.get("amount"), allow_negative=kind == ADJUSTMENT)
+        if amount is None:
+            raise Unprocessable('amount is required, e.g. "19.99"', code="invalid_amount")
+        posted_on = parse_day(body["posted_on"], "posted_on") if body.get("posted_on") else self._today(practice)
+        external = _text(body.get("external_id"), "external_id", 64)
+        line = LedgerLine(
+            id=f"ext-{_digest(external)[:24]}" if external else uuid.uuid4().hex,
+            patient_id=patient.id,
+            kind=str(kind),
+            amount_cents=amount,
+            posted_on=posted_on,
+            description=_text(body.get("description"), "description"),
+            invoice_id=_text(body.get("invoice_id"), "invoice_id", 64),
+            claim_id=_text(body.get("claim_id"), "claim_id", 64),
+            source=SOURCE_STAFF,
+            posted_by=staff_id,
+        )
+        try:
+            check_line(line)
+        except LineError as exc:
+            raise _money(exc) from exc
+        if line.invoice_id and self.store.claim_invoice(practice_id, line.invoice_id, patient.id) != patient.id:
+            raise Conflict("that invoice number belongs to another patient", code="invoice_taken")
+        if not self.store.add_line(practice_id, line):
+            raise Conflict("a line with this external_id is already on the ledger", code="duplicate_line")
+        self._audit(practice_id, Actor(ACTOR_STAFF, staff_id), "ledger.write", [patient.id], f"ledger:{line.id}")
+        return line
+
+    def import_lines(self, practice_id: str, raw: bytes, staff_id: str) -> ImportResult:
+        self._practice(practice_id)
+        if len(raw) > MAX_IMPORT_BYTES:
+            raise Unprocessable(f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB", code="too_large")
+        try:
+            parsed = parse_ledger_csv(raw, posted_by=staff_id)
+        except CsvFileError as exc:
+            raise Unprocessable(str(exc), code="invalid_file") from exc
+        wanted = list(dict.fromkeys(x.patient_id for x in parsed.lines))
+        known = {p.id for p in self.patients.get_many(practice_id, wanted)}
+        errors = list(parsed.errors)
+        for line in parsed.lines:
+            if line.patient_id not in known:
+                errors.append(RowError(parsed.rows[line.id], f"no patient {line.patient_id} in this practice"))
+        for invoice_id, patient_id in dict.fromkeys((x.invoice_id, x.patient_id) for x in parsed.lines if x.invoice_id):
+            if patient_id in known and self.store.claim_invoice(practice_id, invoice_id, patient_id) != patient_id:
+                errors.append(RowError(0, f"invoice {invoice_id} belongs to another patient"))
+        if errors:
+            raise RowsRejected(sorted(errors, key=lambda e: e.row))
+        if not parsed.lines:
+            raise Unprocessable("the file has no lines", code="invalid_file")
+        self.store.put_lines(practice_id, parsed.lines)
+        self._audit(practice_id, Actor(ACTOR_STAFF, staff_id), "ledger.import", sorted(known), "ledger:import")
+        logger.info("ledger lines imported", extra={"practice_id": practice_id, "lines": len(parsed.lines)})
+        return ImportResult(len(parsed.lines), len(known))
+
+    def staff_ledger(self, practice_id: str, patient_id: str, staff_id: str) -> Account:
+        self._practice(practice_id)
+        patient = self._patient(practice_id, patient_id)
+        self._audit(practice_id, Actor(ACTOR_STAFF, staff_id), "ledger.read", [patient.id], f"ledger:{patient.id}")
+        return self._account(practice_id, patient)
+
+    def staff_statement(self, practice_id: str, guarantor_id: str, month: str, staff_id: str) -> StatementView:
+        practice = self._practice(practice_id)
+        members = self.store.guarantor_members(practice_id, guarantor_id) if valid_id(guarantor_id) else []
+        if not members:
+            raise NotFound("no such guarantor")
+        return self._statement(practice, guarantor_id, members, month, Actor(ACTOR_STAFF, staff_id))
+
+    def _statement(
+        self, practice: Practice, guarantor_id: str, member_ids: Sequence[str], month: str, actor: Actor
+    ) -> StatementView:
+        try:
+            start, end = parse_month(month)
+        except ValueError as exc:
+            raise Unprocessable(str(exc), code="invalid_month") from exc
+        patients = self.patients.get_many(practice.id, list(member_ids))
+        lines = [x for p in patients for x in self.store.lines_for(practice.id, p.id)]
+        statement = build_statement(guarantor_id, [p.id for p in patients], lines, start, end)
+        names = {p.id: p.display_name for p in patients}
+        self._audit(practice.id, actor, "statement.read", list(names), f"statement:{guarantor_id}:{month}")
+        return StatementView(practice, statement, names.get(guarantor_id, "") or _family_name(patients), names)
+
+    # -- staff: refunds --------------------------------------------------------------------------
+    def refund(
+        self, practice_id: str, payment_intent_id: str, requested: int | None, staff_id: str, idempotency_key: str = ""
+    ) -> RefundResult:
+        practice = self._practice(practice_id)
+        state = self.store.intent(practice_id, payment_intent_id) if valid_id(payment_intent_id) else None
+        if state is None or not state.paid_cents:
+            raise NotFound("no such card payment")
+        left = state.paid_cents - max(state.refund_target_cents, state.refunded_cents)
+        if left <= 0:
+            raise Unprocessable("this payment has been refunded in full", code="nothing_to_refund")
+        amount = left if requested is None else requested
+        if amount > left:
+            raise Unprocessable(
+                f"at most {display_cents(left)} is left to refund on this payment", code="refund_exceeds_payment"
+            )
+        key = idempotency_key or f"chairside-refund-{_digest(practice_id, payment_intent_id, left, amount)[:40]}"
+        try:
+            created = self.gateway.refund(
+                payment_intent_id=payment_intent_id,
+                amount_cents=amount,
+                metadata={"practice_id": practice_id, "refunded_by": staff_id},
+                idempotency_key=key,
+            )
+        except GatewayError as exc:
+            raise _gateway_error(exc) from exc
+        patients = [p for p, _ in state.allocation]
+        self._audit(
+            practice_id, Actor(ACTOR_STAFF, staff_id), "payment.refund", patients, f"payment:{payment_intent_id}"
+        )
+        if created.status == "succeeded":
+            seen = Observation(payment_intent_id, {}, refund_id=created.id, refund_cents=created.amount_cents)
+            state = self._apply(practice_id, f"chairside:{created.id}", "refund.requested", seen, self._today(practice))
+        # A pending refund is written when Stripe reports it succeeded (refund.updated).
+        return RefundResult(
+            created.id, created.amount_cents, created.status, state.refunded_cents, state.refundable_cents
+        )
+
+    # -- staff: pay links and plans ----------------------------------------------------------------
+    def send_pay_link(
+        self,
+        practice_id: str,
+        patient_id: str,
+        channel: str,
+        requested: int | None,
+        staff_id: str,
+        plan_id: str = "",
+        instalment: int = 0,
+    ) -> SentLink:
+        practice = self._practice(practice_id)
+        patient = self._patient(practice_id, patient_id)
+        if channel not in ("sms", "email"):
+            raise Unprocessable("channel is sms or email", code="invalid_channel")
+        to = self._address(practice_id, patient, channel)
+        if not to:
+            raise Unprocessable(f"there is no {channel} contact on file for this patient", code="no_contact")
+        link, url, days = self._new_link(practice, patient, requested, plan_id, instalment, channel)
+        message = pay_link_message(patient.language, channel, practice.name, link.amount_cents, url, days)
+        try:
+            if channel == "sms":
+                self.sms.send(Sms(to=to, text=message.text))
+            else:
+                self.email.send(Email(to=to, subject=message.subject, text=message.text))
+        except Exception as exc:
+            logger.warning("pay link not sent", extra={"practice_id": practice_id, "error": type(exc).__name__})
+            raise Conflict("the message could not be sent; the link below still works", code="send_failed") from exc
+        self._audit(practice_id, Actor(ACTOR_STAFF, staff_id), "paylink.send", [patient.id], f"paylink:{link.id}")
+        return SentLink(link, url, _mask(to))
+
+    def _new_link(
+        self, practice: Practice, patient: Patient, requested: int | None, plan_id: str, instalment: int, channel: str
+    ) -> tuple[PayLink, str, int]:
+        if patient.birth_date is None:
+            raise Unprocessable(
+                "a pay link asks for the patient's date of birth; add it to the patient first",
+                code="birth_date_required",
+            )
+        owed = self._account(practice.id, patient).balance.owed_now_cents
+        try:
+            if plan_id:
+                due = self._instalment_due(practice.id, patient.id, plan_id, instalment)
+                amount = payable_amount(min(due, owed), owed)
+            else:
+                amount = payable_amount(requested, owed)
+        except MoneyError as exc:
+            raise _money(exc) from exc
+        days = link_days(practice.settings)
+        now = self.clock.now()
+        expires = now + timedelta(days=days)
+        link = PayLink(
+            id=uuid.uuid4().hex[:20],
+            patient_id=patient.id,
+            amount_cents=amount,
+            created_at=int(now.timestamp()),
+            expires_at=int(expires.timestamp()),
+            channel=channel,
+            plan_id=plan_id,
+            instalment=instalment if plan_id else 0,
+        )
+        self.store.put_link(practice.id, link)
+        token = signed.sign(self.key, PAY_PURPOSE, {"p": practice.id, "l": link.id}, int(expires.timestamp()))
+        return link, f"{self.web_base_url}{PAY_PAGE_PATH}#{token}", days
+
+    def _instalment_due(self, practice_id: str, patient_id: str, plan_id: str, number: int) -> int:
+        plan = self.store.plan(practice_id, plan_id) if valid_id(plan_id) else None
+        if plan is None or plan.patient_id != patient_id:
+            raise NotFound("no such payment plan")
+        inst = next((i for i in plan.instalments if i.number == number), None)
+        if inst is None:
+            raise Unprocessable("no such instalment in this plan", code="invalid_instalment")
+        if inst.is_paid:
+            raise Unprocessable("this instalment is paid", code="nothing_owed")
+        return inst.due_cents
+
+    def _address(self, practice_id: str, patient: Patient, channel: str) -> str:
+        """The patient's own phone or email, else a guardian's."""
+        own = patient.phone if channel == "sms" else patient.email
+        if own:
+            return own
+        links = [x for x in self.patients.links_for_patient(practice_id, patient.id) if x.channel == channel]
+        return links[0].address if links else ""
+
+    def create_plan(
+        self,
+        practice_id: str,
+        patient_id: str,
+        count: int,
+        first_due: date,
+        every: str,
+        requested: int | None,
+        staff_id: str,
+    ) -> Plan:
+        practice = self._practice(practice_id)
+        patient = self._patient(practice_id, patient_id)
+        owed = self._account(practice_id, patient).balance.owed_now_cents
+        try:
+            total = payable_amount(requested, owed)
+            plan = make_plan(
+                uuid.uuid4().hex[:20], patient.id, total, count, first_due, every, self._today(practice), staff_id
+            )
+        except MoneyError as exc:
+            raise _money(exc) from exc
+        except ValueError as exc:
+            raise Unprocessable(str(exc), code="invalid_plan") from exc
+        self.store.put_plan(practice_id, plan)
+        self._audit(practice_id, Actor(ACTOR_STAFF, staff_id), "plan.create", [patient.id], f"plan:{plan.id}")
+        return plan
+
+    def staff_plans(self, practice_id: str, patient_id: str, staff_id: str) -> list[Plan]:
+        self._practice(practice_id)
+        patient = self._patient(practice_id, patient_id)
+        self._audit(practice_id, Actor(ACTOR_STAFF, staff_id), "plan.read", [patient.id], f"plans:{patient.id}")
+        return self.store.plans_for(practice_id, patient.id)
+
+    # -- the reminder engine's view ----------------------------------------------------------------
+    def instalments_due_between(self, practice_id: str, start: date, end: date) -> list[DueInstalment]:
+        """Unpaid instalments due from ``start`` to ``end`` (local dates, both included), oldest first."""
+        return [
+            DueInstalment(practice_id, plan_id, patient_id, inst.number, of, inst.due_on, inst.due_cents)
+            for plan_id, patient_id, of, inst in self.store.instalments_due(practice_id, start, end)
+            if not inst.is_paid
+        ]
+
+    def instalment_pay_url(self, practice_id: str, plan_id: str, number: int) -> str:
+        """A fresh signed pay link for one instalment, for a reminder to carry (nothing is sent here)."""
+        practice = self._practice(practice_id)
+        plan = self.store.plan(practice_id, plan_id) if valid_id(plan_id) else None
+        if plan is None:
+            raise NotFound("no such payment plan")
+        patient = self._patient(practice_id, plan.patient_id)
+        link, url, _ = self._new_link(practice, patient, None, plan_id, number, "reminder")
+        self._audit(practice_id, Actor(ACTOR_JOB, "reminders"), "paylink.create", [patient.id], f"paylink:{link.id}")
+        return url
+
+    # -- patients ----------------------------------------------------------------------------------
+    def overview(self, caller: PatientCaller) -> Overview:
+        practice = self._practice(caller.practice_id)
+        accounts = [
+            self._account(practice.id, p)
+            for p in self.patients.get_many(practice.id, list(caller.patient_ids))
+            if p.active
+        ]
+        plans = [plan for a in accounts for plan in self.store.plans_for(practice.id, a.patient.id)]
+        self._audit(
+            practice.id,
+            Actor(ACTOR_PATIENT, caller.holder_id),
+            "billing.read",
+            [a.patient.id for a in accounts],
+            "billing:overview",
+        )
+        return Overview(
+            practice,
+            accounts,
+            add_balances(a.balance for a in accounts),
+            statement_months([x for a in accounts for x in a.lines]),
+            plans,
+        )
+
+    def patient_ledger(self, caller: PatientCaller, patient_id: str) -> Account:
+        self._owned(caller, patient_id)
+        patient = self._patient(caller.practice_id, patient_id)
+        self._audit(
+            caller.practice_id,
+            Actor(ACTOR_PATIENT, caller.holder_id),
+            "ledger.read",
+            [patient.id],
+            f"ledger:{patient.id}",
+        )
+        return self._account(caller.practice_id, patient)
+
+    def patient_statement(self, caller: PatientCaller, month: str) -> StatementView:
+        practice = self._practice(caller.practice_id)
+        return self._statement(
+            practice, caller.holder_id, caller.patient_ids, month, Actor(ACTOR_PATIENT, caller.holder_id)
+        )
+
+    def start_payment(
+        self, caller: PatientCaller, patient_ids: list[str] | None, requested: int | None
+    ) -> PaymentStart:
+        practice = self._practice(caller.practice_id)
+        wanted = list(dict.fromkeys(patient_ids)) if patient_ids else list(caller.patient_ids)
+        if len(wanted) > MAX_FAMILY:
+            raise Unprocessable(f"at most {MAX_FAMILY} patients per payment", code="too_many_patients")
+        for patient_id in wanted:
+            self._owned(caller, patient_id)
+        accounts = [self._account(practice.id, p) for p in self.patients.get_many(practice.id, wanted)]
+        actor = Actor(ACTOR_PATIENT, caller.holder_id)
+        return self._start(practice, accounts, requested, actor, {"source": "patient"})
+
+    def _start(
+        self,
+        practice: Practice,
+        accounts: list[Account],
+        requested: int | None,
+        actor: Actor,
+        extra: dict[str, str],
+        cap: int | None = None,
+    ) -> PaymentStart:
+        owed = [(a.patient.id, a.balance.owed_now_cents) for a in accounts]
+        total = sum(c for _, c in owed)
+        try:
+            amount = payable_amount(requested, total if cap is None else min(cap, total))
+            allocation = allocate(amount, owed)
+            metadata = {"practice_id": practice.id, "alloc": encode_allocation(allocation), **extra}
+        except MoneyError as exc:
+            raise _money(exc) from exc
+        # The same ask against the same ledger reuses one PaymentIntent (Stripe replays the key for 24 h);
+        # a new line or a different amount makes a new one.
+        fingerprint = _digest(*sorted(x.id for a in accounts for x in a.lines))
+        key = f"chairside-pi-{_digest(practice.id, metadata['alloc'], amount, sorted(extra.items()), fingerprint)[:40]}"
+        try:
+            created = self.gateway.create_intent(
+                amount_cents=amount, currency=CURRENCY, metadata=metadata, idempotency_key=key
+            )
+        except GatewayError as exc:
+            logger.info("payment not started", extra={"practice_id": practice.id, "kind": exc.kind})
+            raise _gateway_error(exc) from exc
+        self._audit(practice.id, actor, "payment.start", [p for p, _ in allocation], f"payment:{created.id}")
+        return PaymentStart(
+            created.id, created.client_secret, amount, CURRENCY, self.gateway.publishable_key, allocation
+        )
+
+    # -- pay links (public, signed) ---------------------------------------------------------------
+    def _link_from_token(self, token: str, purpose: str = PAY_PURPOSE) -> tuple[Practice, PayLink]:
+        try:
+            claims = signed.verify(self.key, token, purpose, self._epoch())
+        except signed.BadToken as exc:
+            if exc.reason == signed.EXPIRED:
+                raise Gone("this link has expired; ask the practice for a new one", code="link_expired") from exc
+            raise NotFound("this link is not valid", code="link_invalid") from exc
+        practice_id, link_id = str(claims.get("p", "")), str(claims.get("l", ""))
+        practice = self._practice(practice_id)
+        link = self.store.link(practice_id, link_id) if valid_id(link_id) else None
+        if link is None:
+            raise NotFound("this link is not valid", code="link_invalid")
+        return practice, link
+
+    def _link_state(self, practice: Practice, link: PayLink) -> tuple[str, Account]:
+        patient = self._patient(practice.id, link.patient_id)
+        account = self._account(practice.id, patient)
+        due = self._plan_due(practice.id, link)
+        state = link_state(link, self._epoch(), account.balance.owed_now_cents, due)
+        return state, account
+
+    def _plan_due(self, practice_id: str, link: PayLink) -> int | None:
+        if not link.plan_id:
+            return None
+        plan = self.store.plan(practice_id, link.plan_id)
+        inst = next((i for i in plan.instalments if i.number == link.instalment), None) if plan else None
+        return inst.due_cents if inst else 0
+
+    def open_link(self, token: str) -> LinkStatus:
+        practice, link = self._link_from_token(token)
+        state, _ = self._link_state(practice, link)
+        self._audit(practice.id, Actor(ACTOR_ANONYMOUS, f"paylink:{link.id}"), "paylink.open", [link.patient_id], "")
+        return LinkStatus(practice, link, state)
+
+    def verify_link(self, token: str, birth_date: object) -> VerifiedLink:
+        practice, link = self._link_from_token(token)
+        state, account = self._link_state(practice, link)
+        self._refuse_closed(state)
+        now = self.clock.now()
+        if not self.rates.hit(
+            practice.id,
+            PER_LINK.counter_key(_digest("paylink", link.id)[:32], now),
+            PER_LINK.limit,
+            PER_LINK.window_end(now),
+        ):
+            raise TooManyRequests("too many tries; wait an hour or call the practice", code="rate_limited")
+        given = parse_day(birth_date, "birth_date")
+        actor = Actor(ACTOR_ANONYMOUS, f"paylink:{link.id}")
+        if account.patient.birth_date != given:
+            self._audit(practice.id, actor, "paylink.verify_failed", [link.patient_id], f"paylink:{link.id}")
+            raise Unauthorized("that date of birth does not match our records", code="identity_mismatch")
+        self._audit(practice.id, actor, "paylink.verified", [link.patient_id], f"paylink:{link.id}")
+        session = signed.sign(
+            self.key, PAY_SESSION_PURPOSE, {"p": practice.id, "l": link.id}, int((now + PAY_SESSION).timestamp())
+        )
+        amount = link_amount(link, account.balance.owed_now_cents, self._plan_due(practice.id, link))
+        return VerifiedLink(
+            practice, account.patient, link, amount, account.balance, session, int(PAY_SESSION.total_seconds())
+        )
+
+    def pay_link(self, token: str, session: object, requested: int | None) -> PaymentStart:
+        practice, link = self._link_from_token(token)
+        if not isinstance(session, str):
+            raise Unauthorized("confirm the date of birth first", code="identity_check_required")
+        try:
+            claims = signed.verify(self.key, session, PAY_SESSION_PURPOSE, self._epoch())
+        except signed.BadToken as exc:
+            raise Unauthorized("confirm the date of birth again", code="identity_check_required") from exc
+        if claims.get("p") != practice.id or claims.get("l") != link.id:
+            raise Unauthorized("confirm the date of birth again", code="identity_check_required")
+        state, account = self._link_state(practice, link)
+        self._refuse_closed(state)
+        cap = link_amount(link, account.balance.owed_now_cents, self._plan_due(practice.id, link))
+        extra = {"source": "paylink", "paylink_id": link.id}
+        if link.plan_id:
+            extra |= {"plan_id": link.plan_id, "instalment": str(link.instalment)}
+        return self._start(practice, [account], requested, Actor(ACTOR_ANONYMOUS, f"paylink:{link.id}"), extra, cap)
+
+    @staticmethod
+    def _refuse_closed(state: str) -> None:
+        if state == LINK_PAID:
+            raise Gone("this balance has been paid; thank you", code="link_paid")
+        if state != LINK_OPEN:
+            raise Gone("this link has expired; ask the practice for a new one", code="link_expired")
+
+    # -- the Stripe webhook -------------------------------------------------------------------------
+    def handle_webhook(self, raw: bytes, signature: str | None) -> WebhookOutcome:
+        try:
+            event = self.gateway.verify_event(raw, signature)
+        except SignatureInvalid as exc:
+            logger.warning("stripe webhook refused", extra={"reason": str(exc)[:60]})
+            raise BadRequest("the Stripe signature does not match this body", code="invalid_signature") from exc
+        event_id, event_type = event.get("id"), event.get("type")
+        data = event.get("data")
+        obj = data.get("object") if isinstance(data, dict) else None
+        if not isinstance(event_id, str) or not valid_id(event_id) or not isinstance(obj, dict):
+            return WebhookOutcome("ignored", "")
+        seen = observation_from(str(event_type), obj)
+        if seen is None or not valid_id(seen.payment_intent_id):
+            return WebhookOutcome("ignored", event_id)
+        practice_id = seen.metadata.get("practice_id") or self.store.practice_of_intent(seen.payment_intent_id) or ""
+        practice = self.practices.get(practice_id) if valid_id(practice_id) else None
+        if practice is None:
+            logger.info("stripe event for no practice of ours", extra={"type": event_type})
+            return WebhookOutcome("ignored", event_id)
+        if self.store.event_seen(practice.id, event_id):
+            return WebhookOutcome(DUPLICATE, event_id)
+        created = event.get("created")
+        at = datetime.fromtimestamp(created, UTC) if isinstance(created, int) else self.clock.now()
+        state = self._apply(practice.id, event_id, str(event_type), seen, at.astimezone(practice.tz).date())
+        self._send_receipt(practice, state)
+        return WebhookOutcome(APPLIED, event_id)
+
+    def _apply(self, practice_id: str, event_id: str, event_type: str, seen: Observation, on: date) -> IntentState:
+        """Read, decide, commit; again from a fresh read when another delivery moved the state first."""
+        for _ in range(COMMIT_ATTEMPTS):
+            before = self.store.intent(practice_id, seen.payment_intent_id) or IntentState(seen.payment_intent_id)
+            allocation = self._allocation(practice_id, seen) if not before.paid_cents else []
+            applied = apply_observation(before, seen, allocation, on)
+            outcome = self.store.commit(practice_id, event_id, event_type, before, applied, self.clock.now())
+            if outcome == DUPLICATE:
+                return self.store.intent(practice_id, seen.payment_intent_id) or before
+            if outcome == APPLIED:
+                if applied.lines:
+                    self._audit(
+                        practice_id,
+                        Actor(ACTOR_JOB, "stripe"),
+                        "payment.applied" if applied.newly_paid else "refund.applied",
+                        list(dict.fromkeys(x.patient_id for x in applied.lines)),
+                        f"payment:{seen.payment_intent_id}",
+                    )
+                return applied.state
+            assert outcome == CONFLICT
+        # Stripe retries a non-2xx delivery later; by then the other writer has finished.
+        raise Conflict("the payment is being recorded by another request; try again", code="busy")
+
+    def _allocation(self, practice_id: str, seen: Observation) -> list[tuple[str, int]]:
+        """Where received money goes: our allocation metadata, else the patient or the invoice's patient."""
+        if not seen.paid_cents:
+            return []
+        meta = seen.metadata
+        asked = decode_allocation(meta.get("alloc", ""))
+        if asked:
+            return fit_allocation(asked, seen.paid_cents)
+        patient_id = meta.get("patient_id", "")
+        if not patient_id and valid_id(meta.get("invoice_id", "")):
+            patient_id = self.store.invoice_patient(practice_id, meta["invoice_id"]) or ""
+        if valid_id(patient_id):
+            return [(patient_id, seen.paid_cents)]
+        logger.warning("stripe payment with no patient", extra={"practice_id": practice_id})
+        return []
+
+    def _send_receipt(self, practice: Practice, state: IntentState) -> None:
+        """One receipt per payment: the first delivery to claim it sends; a failed send gives the claim back."""
+        if not state.paid_cents or not state.allocation:
+            return
+        if not self.store.claim_receipt(practice.id, state.payment_intent_id):
+            return
+        patient = self.patients.get(practice.id, state.allocation[0][0])
+        to = self._address(practice.id, patient, "email") if patient else ""
+        if not to or patient is None:
+            return
+        message = receipt_message(
+            patient.language,
+            practice.name,
+            state.paid_cents,
+            state.paid_on or self._today(practice),
+            state.payment_intent_id[-10:],
+        )
+        try:
+            self.email.send(Email(to=to, subject=message.subject, text=message.text))
+        except Exception as exc:
+            self.store.release_receipt(practice.id, state.payment_intent_id)
+            logger.warning("receipt not sent", extra={"practice_id": practice.id, "error": type(exc).__name__})
+            return
+        self._audit(
+            practice.id, Actor(ACTOR_JOB, "stripe"), "receipt.sent", [patient.id], f"payment:{state.payment_intent_id}"
+        )
+
+
+def _family_name(patients: list[Patient]) -> str:
+    return f"The {patients[0].family_name} family" if patients else ""
+
+
+# --- wiring -----------------------------------------------------------------------------------------
+
+
+def gateway_for(d: Deps) -> PaymentGateway:
+    """The Stripe gateway, built on first use and kept in the container (tests put a fake there)."""
+    gateway: PaymentGateway | None = d.extras.get("payments")
+    if gateway is None:
+        from chalicelib.adapters.stripe_gateway import StripeGateway
+
+        gateway = d.extras["payments"] = StripeGateway.from_env()
+    return gateway
+
+
+def billing(d: Deps) -> Billing:
+    from chalicelib.billing.store import BillingStore as DynamoBillingStore
+    from chalicelib.identity.store import DynamoRates
+    from chalicelib.platform.secrets import token_signing_key
+    from chalicelib.platform.settings import get_settings
+
+    store = d.extras.get("billing_store")
+    if store is None:
+        store = d.extras["billing_store"] = DynamoBillingStore()
+    return Billing(
+        store=store,
+        patients=d.patients,
+        practices=d.practices,
+        gateway=gateway_for(d),
+        email=d.email,
+        sms=d.sms,
+        auditor=d.auditor,
+        clock=d.clock,
+        rates=DynamoRates(),
+        key=token_signing_key(),
+        web_base_url=get_settings().web_base_url,
+    )
+
+
+def instalments_due_between(practice_id: str, start: date, end: date) -> list[DueInstalment]:
+    """For the reminder engine: unpaid instalments due from ``start`` to ``end`` (practice-local dates)."""
+    from chalicelib.platform.deps import deps
+
+    return billing(deps()).instalments_due_between(practice_id, start, end)
+
+
+def instalment_pay_url(practice_id: str, plan_id: str, number: int) -> str:
+    """For the reminder engine: a signed pay link for one instalment, to put in the reminder."""
+    from chalicelib.platform.deps import deps
+
+    return billing(deps()).instalment_pay_url(practice_id, plan_id, number)

@@ -1,0 +1,307 @@
+"""The billing domain: balances, allocation, statements, pay links, plans and what Stripe events mean."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+from typing import Any
+
+import pytest
+
+from chalicelib.billing.model import (
+    ADJUSTMENT,
+    CHARGE,
+    INSURANCE_ESTIMATE,
+    INSURANCE_PAYMENT,
+    LINK_EXPIRED,
+    LINK_OPEN,
+    LINK_PAID,
+    PAYMENT,
+    REFUND,
+    IntentState,
+    LedgerLine,
+    LineError,
+    MoneyError,
+    Observation,
+    PayLink,
+    add_balances,
+    allocate,
+    apply_observation,
+    balance_of,
+    build_statement,
+    check_line,
+    decode_allocation,
+    encode_allocation,
+    fit_allocation,
+    instalment_dates,
+    link_amount,
+    link_state,
+    make_plan,
+    observation_from,
+    parse_month,
+    statement_months,
+)
+
+DAY = date(2027, 3, 10)
+
+
+def line(kind: str, cents: int, on: date = DAY, pid: str = "PAT-A", claim: str = "", n: str = "") -> LedgerLine:
+    return LedgerLine(n or f"{kind}-{cents}-{on}", pid, kind, cents, on, claim_id=claim)
+
+
+# --- balances ---------------------------------------------------------------------------------
+
+
+def test_the_balance_separates_what_is_owed_now_from_what_insurance_should_pay() -> None:
+    b = balance_of([line(CHARGE, 20000), line(INSURANCE_ESTIMATE, 12000, claim="CL1")])
+    assert (b.total_cents, b.pending_insurance_cents, b.owed_now_cents, b.credit_cents) == (20000, 12000, 8000, 0)
+    assert "$80.00" in b.summary
+    assert "$120.00 is waiting on your insurance" in b.summary
+
+
+def test_an_insurance_payment_settles_its_claim_and_the_shortfall_becomes_the_patients() -> None:
+    b = balance_of(
+        [
+            line(CHARGE, 20000),
+            line(INSURANCE_ESTIMATE, 12000, claim="CL1"),
+            line(INSURANCE_PAYMENT, 10000, claim="CL1"),
+        ]
+    )
+    assert (b.total_cents, b.pending_insurance_cents, b.owed_now_cents) == (10000, 0, 10000)
+
+
+def test_overpaying_leaves_a_credit_and_nothing_owed() -> None:
+    b = balance_of([line(CHARGE, 5000), line(PAYMENT, 6000)])
+    assert (b.total_cents, b.owed_now_cents, b.credit_cents) == (-1000, 0, 1000)
+    assert b.summary == "You have a credit of $10.00."
+
+
+def test_adjustments_carry_their_sign_and_refunds_add_back_to_the_balance() -> None:
+    b = balance_of([line(CHARGE, 5000), line(ADJUSTMENT, -1000), line(PAYMENT, 4000), line(REFUND, 500)])
+    assert b.total_cents == 500
+
+
+def test_a_familys_balance_never_nets_one_members_credit_against_anothers_debt() -> None:
+    family = add_balances([balance_of([line(CHARGE, 5000)]), balance_of([line(PAYMENT, 2000, pid="K1")])])
+    assert (family.owed_now_cents, family.credit_cents, family.total_cents) == (5000, 2000, 3000)
+
+
+@pytest.mark.parametrize(
+    ("kind", "cents", "claim", "code"),
+    [
+        ("payment", -100, "", "invalid_amount"),
+        ("charge", 0, "", "invalid_amount"),
+        ("insurance_estimate", 100, "", "claim_required"),
+        ("bonus", 100, "", "invalid_kind"),
+    ],
+)
+def test_lines_that_break_the_rules_are_refused(kind: str, cents: int, claim: str, code: str) -> None:
+    with pytest.raises(LineError) as refused:
+        check_line(LedgerLine("L1", "PAT-A", kind, cents, DAY, claim_id=claim))
+    assert refused.value.code == code
+
+
+def test_ids_with_key_separators_are_refused() -> None:
+    with pytest.raises(LineError):
+        check_line(LedgerLine("L1", "PAT#B", CHARGE, 100, DAY))
+
+
+# --- allocation -------------------------------------------------------------------------------
+
+
+def test_a_family_payment_fills_each_members_balance_in_turn() -> None:
+    assert allocate(7000, [("K1", 5000), ("K2", 2500), ("K3", 0)]) == [("K1", 5000), ("K2", 2000)]
+    with pytest.raises(MoneyError):
+        allocate(8000, [("K1", 5000), ("K2", 2500)])
+
+
+def test_the_allocation_travels_in_metadata_and_back() -> None:
+    text = encode_allocation([("K1", 5000), ("K2", 2000)])
+    assert decode_allocation(text) == [("K1", 5000), ("K2", 2000)]
+    assert decode_allocation("not json") == []
+    assert decode_allocation('{"K#1": 5}') == []
+    assert decode_allocation('{"K1": 1.5}') == []
+
+
+def test_a_received_amount_that_differs_from_the_ask_is_still_placed_exactly() -> None:
+    assert fit_allocation([("K1", 5000), ("K2", 2000)], 6000) == [("K1", 5000), ("K2", 1000)]
+    assert fit_allocation([("K1", 5000), ("K2", 2000)], 7500) == [("K1", 5500), ("K2", 2000)]
+
+
+# --- plans ------------------------------------------------------------------------------------
+
+
+def test_monthly_instalments_keep_their_day_and_clamp_to_the_end_of_short_months() -> None:
+    assert instalment_dates(date(2027, 1, 31), 4) == [
+        date(2027, 1, 31),
+        date(2027, 2, 28),
+        date(2027, 3, 31),
+        date(2027, 4, 30),
+    ]
+    assert instalment_dates(date(2027, 12, 15), 2, "2weeks") == [date(2027, 12, 15), date(2027, 12, 29)]
+
+
+def test_a_plan_splits_the_total_and_cannot_start_in_the_past() -> None:
+    plan = make_plan("PL1", "PAT-A", 10000, 3, date(2027, 4, 1), "month", today=DAY)
+    assert [i.amount_cents for i in plan.instalments] == [3333, 3333, 3334]
+    assert [i.due_on for i in plan.instalments] == [date(2027, 4, 1), date(2027, 5, 1), date(2027, 6, 1)]
+    with pytest.raises(MoneyError):
+        make_plan("PL2", "PAT-A", 10000, 3, date(2027, 3, 9), "month", today=DAY)
+
+
+# --- statements -------------------------------------------------------------------------------
+
+
+def test_a_statement_has_the_opening_balance_the_months_lines_and_the_amount_due() -> None:
+    lines = [
+        line(CHARGE, 10000, date(2027, 2, 3), n="a"),
+        line(PAYMENT, 4000, date(2027, 2, 20), n="b"),
+        line(CHARGE, 25000, date(2027, 3, 4), n="c"),
+        line(INSURANCE_ESTIMATE, 15000, date(2027, 3, 4), claim="CL9", n="d"),
+        line(PAYMENT, 2000, date(2027, 3, 15), pid="K1", n="e"),
+        line(REFUND, 500, date(2027, 3, 16), pid="K1", n="f"),
+        line(CHARGE, 9900, date(2027, 4, 1), n="g"),  # next month: not on March's statement
+    ]
+    start, end = parse_month("2027-03")
+    s = build_statement("G1", ["PAT-A", "K1"], lines, start, end)
+    assert s.opening_cents == 6000
+    assert [x.id for x in s.lines] == ["c", "d", "e", "f"]
+    assert (s.totals.charges_cents, s.totals.payments_cents, s.totals.refunds_cents) == (25000, 2000, 500)
+    assert s.closing_cents == 6000 + 25000 - 2000 + 500
+    assert s.closing.pending_insurance_cents == 15000
+    assert s.amount_due_cents == 31000 - 15000 + 0  # PAT-A owes 16000 now; K1 has a 1500 credit, not netted
+    assert statement_months(lines) == ["2027-04", "2027-03", "2027-02"]
+
+
+@pytest.mark.parametrize("text", ["2027-13", "27-03", "2027-3", "", "2027-03-01", "1999-01"])
+def test_months_look_like_2027_03(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_month(text)
+
+
+# --- pay links --------------------------------------------------------------------------------
+
+
+def test_a_pay_link_stops_working_once_what_it_was_sent_for_is_paid() -> None:
+    link = PayLink("L1", "PAT-A", 5000, created_at=0, expires_at=1000)
+    assert link_state(link, 10, owed_now=5000) == LINK_OPEN
+    assert link_state(link, 10, owed_now=0) == LINK_PAID  # paid at the desk
+    assert link_state(PayLink("L1", "PAT-A", 5000, 0, 1000, paid_cents=5000), 10, owed_now=900) == LINK_PAID
+    assert link_state(link, 1000, owed_now=5000) == LINK_EXPIRED
+    assert link_amount(link, owed_now=3000) == 3000  # never more than is owed now
+
+
+def test_an_instalment_link_asks_for_the_instalment() -> None:
+    link = PayLink("L1", "PAT-A", 3333, 0, 1000, plan_id="PL1", instalment=1)
+    assert link_amount(link, owed_now=10000, instalment_due=3333) == 3333
+    assert link_state(link, 10, owed_now=6667, instalment_due=0) == LINK_PAID
+
+
+# --- Stripe events ----------------------------------------------------------------------------
+
+META = {"practice_id": "P1", "alloc": '{"PAT-A":12500}'}
+
+
+def pi_succeeded(amount: int = 12500, meta: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"id": "pi_1", "object": "payment_intent", "amount": amount, "metadata": meta or META}
+
+
+def test_events_that_change_nothing_read_as_none() -> None:
+    assert observation_from("customer.created", {"id": "cus_1"}) is None
+    assert observation_from("payment_intent.payment_failed", {"id": "pi_1", "amount": 100}) is None
+    assert observation_from("refund.created", {"id": "re_1", "payment_intent": "pi_1", "status": "pending"}) is None
+    assert observation_from("charge.succeeded", {"payment_intent": "pi_1", "status": "failed", "amount": 5}) is None
+
+
+def test_a_payment_intent_pays_the_ledger_once() -> None:
+    seen = observation_from("payment_intent.succeeded", pi_succeeded())
+    assert seen is not None
+    first = apply_observation(IntentState("pi_1"), seen, [("PAT-A", 12500)], DAY)
+    assert first.newly_paid
+    assert [(x.kind, x.amount_cents, x.payment_intent_id) for x in first.lines] == [(PAYMENT, 12500, "pi_1")]
+    charge = observation_from("charge.succeeded", {"payment_intent": "pi_1", "amount": 12500, "status": "succeeded"})
+    assert charge is not None
+    again = apply_observation(first.state, charge, [("PAT-A", 12500)], DAY)
+    assert again.lines == () and not again.newly_paid
+
+
+def test_money_with_nowhere_to_go_is_not_written() -> None:
+    seen = Observation("pi_1", {}, paid_cents=500)
+    assert apply_observation(IntentState("pi_1"), seen, [], DAY).lines == ()
+
+
+def refund_event(rid: str, cents: int) -> tuple[str, dict[str, Any]]:
+    return "refund.created", {"id": rid, "payment_intent": "pi_1", "amount": cents, "status": "succeeded"}
+
+
+def refunded_charge(total: int, listed: list[tuple[str, int]] | None = None) -> tuple[str, dict[str, Any]]:
+    obj: dict[str, Any] = {
+        "id": "ch_1",
+        "payment_intent": "pi_1",
+        "amount": 12500,
+        "amount_refunded": total,
+        "status": "succeeded",
+        "metadata": META,
+    }
+    if listed is not None:
+        obj["refunds"] = {"data": [{"id": r, "amount": c, "status": "succeeded"} for r, c in listed]}
+    return "charge.refunded", obj
+
+
+EVENTS = [
+    ("payment_intent.succeeded", pi_succeeded()),
+    ("charge.succeeded", {"payment_intent": "pi_1", "amount": 12500, "status": "succeeded", "metadata": META}),
+    refund_event("re_1", 3000),
+    refunded_charge(3000),
+    refund_event("re_2", 2000),
+    refunded_charge(5000, [("re_1", 3000), ("re_2", 2000)]),
+]
+
+
+def run(events: list[tuple[str, dict[str, Any]]]) -> tuple[IntentState, list[LedgerLine]]:
+    state = IntentState("pi_1")
+    written: list[LedgerLine] = []
+    for kind, obj in events:
+        seen = observation_from(kind, obj)
+        assert seen is not None
+        applied = apply_observation(state, seen, [("PAT-A", seen.paid_cents)] if seen.paid_cents else [], DAY)
+        state = applied.state
+        written.extend(applied.lines)
+    return state, written
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(len(EVENTS))))[::37])
+def test_every_delivery_order_reaches_the_same_final_state(order: tuple[int, ...]) -> None:
+    state, written = run([EVENTS[i] for i in order])
+    assert (state.paid_cents, state.refunded_cents) == (12500, 5000)
+    assert sum(x.amount_cents for x in written if x.kind == PAYMENT) == 12500
+    assert sum(x.amount_cents for x in written if x.kind == REFUND) == 5000
+    assert balance_of(written).total_cents == -12500 + 5000
+
+
+def test_partial_refunds_add_up_and_repeats_count_once() -> None:
+    state, written = run(
+        [EVENTS[0], refund_event("re_1", 3000), refund_event("re_1", 3000), refund_event("re_2", 2000)]
+    )
+    assert state.refunded_cents == 5000
+    assert [x.amount_cents for x in written if x.kind == REFUND] == [3000, 2000]
+
+
+def test_refunds_never_exceed_what_was_paid() -> None:
+    state, written = run([EVENTS[0], refund_event("re_1", 10000), refund_event("re_2", 9000), refunded_charge(99999)])
+    assert state.refunded_cents == 12500
+    assert state.refundable_cents == 0
+    assert sum(x.amount_cents for x in written if x.kind == REFUND) == 12500
+
+
+def test_a_refund_seen_before_the_payment_is_written_once_the_payment_arrives() -> None:
+    state, written = run([refund_event("re_1", 3000), EVENTS[0]])
+    assert (state.paid_cents, state.refunded_cents) == (12500, 3000)
+    assert [x.kind for x in written] == [PAYMENT, REFUND]
+
+
+def test_a_family_payment_is_refunded_from_the_last_member_paid_first() -> None:
+    seen = Observation("pi_9", {}, paid_cents=7000)
+    paid = apply_observation(IntentState("pi_9"), seen, [("K1", 5000), ("K2", 2000)], DAY)
+    refund = apply_observation(paid.state, Observation("pi_9", {}, refund_id="re_1", refund_cents=3000), [], DAY)
+    assert [(x.patient_id, x.amount_cents) for x in refund.lines] == [("K2", 2000), ("K1", 1000)]
