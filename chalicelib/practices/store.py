@@ -28,12 +28,14 @@ class ProviderItem(TableItem, discriminator="Provider"):
     kind = UnicodeAttribute(default="dentist")
     hours = JSONAttribute(default=dict)
     source_id = UnicodeAttribute(default="")
+    source_hash = UnicodeAttribute(default="")  # set by imports: the content last imported
 
 
 class OperatoryItem(TableItem, discriminator="Operatory"):
     operatory_id = UnicodeAttribute()
     name = UnicodeAttribute()
     source_id = UnicodeAttribute(default="")
+    source_hash = UnicodeAttribute(default="")  # set by imports
 
 
 class AppointmentTypeItem(TableItem, discriminator="AppointmentType"):
@@ -43,6 +45,7 @@ class AppointmentTypeItem(TableItem, discriminator="AppointmentType"):
     category = UnicodeAttribute(default="general")
     provider_ids = ListAttribute(of=UnicodeAttribute, default=list)
     operatory_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    source_hash = UnicodeAttribute(default="")  # set by imports
 
 
 def _hours_out(raw: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
