@@ -609,7 +609,6 @@ def load_demo(
     from chalicelib.imports.service import import_file
     from chalicelib.imports.store import DynamoImportStore
     from chalicelib.platform.clock import SystemClock
-    from chalicelib.platform.deps import deps
     from chalicelib.practices.store import PracticeStore
 
     anchor = anchor or datetime.now(ZoneInfo(ZONE)).date()
@@ -630,7 +629,7 @@ def load_demo(
         source=SOURCE,
         actor_type=ACTOR_JOB,
         actor_id="demo-loader",
-        events=deps().appointment_events,
+        # No events: the reminder planner plans a new practice's coming days on its first sweep.
         progress=progress,
     )
     if report.errors:

@@ -2,7 +2,7 @@
 
 Ports: ``PracticeReader`` (the practice and its zone), ``ImportPort`` (chalicelib/imports/store.py over
 the table, an in-memory twin in tests), ``Auditor``, ``Clock``, and optionally the appointment event bus
-(reminders recompute from it) and a progress callback (the command line prints it).
+(reminders re-plan upcoming visits from it) and a progress callback (the command line prints it).
 
 Invariants:
 - Re-importing the same file writes nothing at all: no items, no audit events, no run record.
@@ -389,7 +389,15 @@ def _appointment_change(
 
 
 def _events(practice_id: str, value: Appointment, change: Change[Any], now: datetime) -> list[AppointmentChanged]:
+    """Events for changes that can still matter to reminders: the visit is (or was) upcoming.
+
+    History (a visit completed last year) raises none: the recall and reminder planners read the
+    table on their daily pass, and thousands of events for past visits would only slow an import.
+    """
     previous = change.previous
+    was_upcoming = previous is not None and previous.start is not None and previous.start > now
+    if value.start <= now and not was_upcoming:
+        return []
 
     def event(kind: str, previous_start: datetime | None = None) -> AppointmentChanged:
         return AppointmentChanged(

@@ -41,6 +41,7 @@ Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to th
 | phones and emails that may act for a patient    | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with LINK# |
 | a patient's access log (audit events)            | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with AUDIT# |
 | the practice audit trail, newest first           | Query PK, SK begins_with AUDIT#, descending               |
+| a practice's import runs, newest first           | Query PK, SK begins_with IMPORT#, descending              |
 | one-time code / session / rate counter           | GetItem; writes are conditional or atomic ADD             |
 | a patient's ledger (a family's: one per member)  | Query PK, SK begins_with LEDGER#<patient>#                |
 | the patient an invoice number belongs to         | GetItem INVOICE#<id>                                      |
@@ -60,6 +61,10 @@ event record (attribute_not_exists: an event applies once), the PaymentIntent's 
 or ``rev`` = the revision read: a PaymentIntent pays once, refunds never pass what it paid) and the ledger lines it
 produces (attribute_not_exists); a receipt is sent by whoever puts RECEIPT#<pi> first. Statements are computed
 from the ledger on request, not stored.
+Import invariants (chalicelib/imports/store.py): ids derive from (source system, type, source id); a record
+whose ``source_hash`` matches the stored one is not written; contact links are written before the records
+granting them; an update is one TransactWriteItems of the item (conditional on the ``source_hash`` compared,
+or on ``version`` for appointments) and the deletes of the links it revokes.
 """
 
 from __future__ import annotations

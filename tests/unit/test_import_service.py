@@ -213,3 +213,11 @@ def test_the_source_system_name_keeps_two_systems_ids_apart(world: World) -> Non
     report = world.run("patients_csv", PATIENTS, source="dentrix")
     assert report.created == 5
     assert len(world.store.of("P1", "patient")) == 8
+
+
+def test_importing_past_visits_raises_no_appointment_events(world: World) -> None:
+    world.run("patients_csv", PATIENTS)
+    past = APPOINTMENTS.replace(b"2027-03-15", b"2026-03-15").replace(b"2027-03-16", b"2026-03-16")
+    report = world.run("appointments_csv", past)
+    assert report.by_entity["appointment"].created == 3
+    assert world.events.published == []
