@@ -21,7 +21,10 @@ def _port(name: str, default: int) -> int:
 
 def options_from_env() -> StackOptions:
     patients = os.environ.get("CHAIRSIDE_DEMO_PATIENTS", "2000")
+    from chalicelib.imports.cli import ProgressLine
+
     return StackOptions(
+        progress=ProgressLine(sys.stdout),
         api_port=_port("API", 8000),
         web_port=_port("WEB", 8080),
         moto_port=_port("MOTO", 5000),

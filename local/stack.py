@@ -52,6 +52,7 @@ class StackOptions:
     demo_seed: int = 20261203
     tick_seconds: float = 60.0
     quiet: bool = True  # silence per-request access logs
+    progress: Any = None  # called (phase, done, total) while the demo loads
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,9 @@ class LocalStack:
             from local.demo import load_demo
 
             anchor = self.options.demo_anchor or datetime.now(UTC).date()
-            self.demo = load_demo(anchor, seed=self.options.demo_seed, patients=self.options.demo_patients)
+            self.demo = load_demo(
+                anchor, seed=self.options.demo_seed, patients=self.options.demo_patients, progress=self.options.progress
+            )
             practice_id = self.demo.practice_id
             for role in ("owner", "manager", "front_desk", "clinical"):
                 user = StaffSignIn(
@@ -225,6 +228,9 @@ class LocalStack:
                 )
                 add_staff_user(pool, StaffUser(user.username, user.password, user.practice_id, user.role))
                 self.staff_users.append(user)
+        from local.stripe_local import wire_local_stripe
+
+        wire_local_stripe(self.stripe_url, self.api_url, self.demo)
 
     def _start_api(self) -> None:
         from chalice.cli.factory import CLIFactory
