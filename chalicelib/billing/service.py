@@ -520,7 +520,9 @@ class Billing:
         )
         if created.status == "succeeded":
             seen = Observation(payment_intent_id, {}, refund_id=created.id, refund_cents=created.amount_cents)
-            state = self._apply(practice_id, f"chairside:{created.id}", "refund.requested", seen, self._today(practice))
+            _, state = self._apply(
+                practice_id, f"chairside:{created.id}", "refund.requested", seen, self._today(practice)
+            )
         # A pending refund is written when Stripe reports it succeeded (refund.updated).
         return RefundResult(
             created.id, created.amount_cents, created.status, state.refunded_cents, state.refundable_cents
@@ -860,11 +862,13 @@ class Billing:
             return WebhookOutcome(DUPLICATE, event_id)
         created = event.get("created")
         at = datetime.fromtimestamp(created, UTC) if isinstance(created, int) else self.clock.now()
-        state = self._apply(practice.id, event_id, str(event_type), seen, at.astimezone(practice.tz).date())
+        outcome, state = self._apply(practice.id, event_id, str(event_type), seen, at.astimezone(practice.tz).date())
         self._send_receipt(practice, state)
-        return WebhookOutcome(APPLIED, event_id)
+        return WebhookOutcome(outcome, event_id)
 
-    def _apply(self, practice_id: str, event_id: str, event_type: str, seen: Observation, on: date) -> IntentState:
+    def _apply(
+        self, practice_id: str, event_id: str, event_type: str, seen: Observation, on: date
+    ) -> tuple[str, IntentState]:
         """Read, decide, commit; again from a fresh read when another delivery moved the state first."""
         for _ in range(COMMIT_ATTEMPTS):
             before = self.store.intent(practice_id, seen.payment_intent_id) or IntentState(seen.payment_intent_id)
@@ -872,7 +876,7 @@ class Billing:
             applied = apply_observation(before, seen, allocation, on)
             outcome = self.store.commit(practice_id, event_id, event_type, before, applied, self.clock.now())
             if outcome == DUPLICATE:
-                return self.store.intent(practice_id, seen.payment_intent_id) or before
+                return DUPLICATE, self.store.intent(practice_id, seen.payment_intent_id) or before
             if outcome == APPLIED:
                 if applied.lines:
                     self._audit(
@@ -882,7 +886,7 @@ class Billing:
                         list(dict.fromkeys(x.patient_id for x in applied.lines)),
                         f"payment:{seen.payment_intent_id}",
                     )
-                return applied.state
+                return APPLIED, applied.state
             assert outcome == CONFLICT
         # Stripe retries a non-2xx delivery later; by then the other writer has finished.
         raise Conflict("the payment is being recorded by another request; try again", code="busy")

@@ -1,0 +1,333 @@
+"""The billing API under moto, with Stripe's HTTP answered by ``responses`` (never the real API)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+import requests
+import responses
+from chalice.test import Client
+
+from chalicelib.audit.store import AuditStore
+from chalicelib.billing.model import PAYMENT, REFUND
+from chalicelib.billing.service import instalments_due_between
+from chalicelib.platform.deps import Deps
+from tests.integration.billing_world import STRIPE_BASE, BillingWorld, make_world
+from tests.integration.conftest import StaffTokens
+
+
+@pytest.fixture
+def world(api: Client, app_deps: Deps, staff: StaffTokens, monkeypatch: pytest.MonkeyPatch) -> BillingWorld:
+    return make_world(api, app_deps, staff.headers("P1", "front_desk"), monkeypatch)
+
+
+class StripeHttp:
+    """Stripe's REST API as ``responses`` callbacks; keeps what each request sent."""
+
+    def __init__(self, mock: responses.RequestsMock) -> None:
+        self.requests: list[tuple[str, dict[str, list[str]], dict[str, str]]] = []
+        self.intents = 0
+        mock.add_callback(responses.POST, f"{STRIPE_BASE}/v1/payment_intents", callback=self._intent)
+        mock.add_callback(responses.POST, f"{STRIPE_BASE}/v1/refunds", callback=self._refund)
+
+    def _keep(self, request: Any) -> dict[str, list[str]]:
+        form = parse_qs(request.body if isinstance(request.body, str) else request.body.decode())
+        self.requests.append((request.url, form, dict(request.headers)))
+        return form
+
+    def _intent(self, request: Any) -> tuple[int, dict[str, str], str]:
+        form = self._keep(request)
+        self.intents += 1
+        pi = f"pi_mock_{self.intents}"
+        body = {
+            "id": pi,
+            "object": "payment_intent",
+            "amount": int(form["amount"][0]),
+            "currency": form["currency"][0],
+            "client_secret": f"{pi}_secret_abc",
+            "status": "requires_payment_method",
+        }
+        return 200, {}, json.dumps(body)
+
+    def _refund(self, request: Any) -> tuple[int, dict[str, str], str]:
+        form = self._keep(request)
+        body = {
+            "id": f"re_mock_{len(self.requests)}",
+            "object": "refund",
+            "amount": int(form["amount"][0]),
+            "payment_intent": form["payment_intent"][0],
+            "status": "succeeded",
+        }
+        return 200, {}, json.dumps(body)
+
+
+@pytest.fixture
+def stripe_http() -> Iterator[StripeHttp]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield StripeHttp(mock)
+
+
+# --- the ledger -----------------------------------------------------------------------------------
+
+
+def test_front_desk_posts_charges_and_reads_the_ledger_with_the_balance(world: BillingWorld) -> None:
+    world.charge("PAT-A", "200.00")
+    estimate = {"kind": "insurance_estimate", "amount": "120.00", "claim_id": "CL-1"}
+    assert world.post("/practices/P1/patients/PAT-A/ledger", estimate, world.staff_headers).status_code == 201
+    response = world.api.http.get("/practices/P1/patients/PAT-A/ledger", headers=world.staff_headers)
+    assert response.status_code == 200
+    body = response.json_body
+    assert body["balance"]["owed_now_cents"] == 8000
+    assert body["balance"]["pending_insurance_cents"] == 12000
+    assert [x["kind"] for x in body["lines"]] == ["insurance_estimate", "charge"]
+    actions = [e.action for e in AuditStore().for_patient("P1", "PAT-A")]
+    assert {"ledger.write", "ledger.read"} <= set(actions)
+
+
+def test_clinical_staff_cannot_post_and_another_practices_staff_sees_404(
+    world: BillingWorld, staff: StaffTokens
+) -> None:
+    body = {"kind": "charge", "amount": "10.00"}
+    clinical = world.post("/practices/P1/patients/PAT-A/ledger", body, staff.headers("P1", "clinical"))
+    assert clinical.status_code == 403
+    other = world.api.http.get("/practices/P1/patients/PAT-A/ledger", headers=staff.headers("P2", "owner"))
+    assert other.status_code == 404
+
+
+@pytest.mark.parametrize("amount", ['"10.005"', "10.005", '"-5"', "0", '"ten"', "true"])
+def test_amounts_that_are_not_whole_positive_cents_are_422(world: BillingWorld, amount: str) -> None:
+    raw = f'{{"kind": "charge", "amount": {amount}}}'.encode()
+    response = world.post("/practices/P1/patients/PAT-A/ledger", raw, world.staff_headers)
+    assert response.status_code == 422, response.body
+    assert world.lines("PAT-A") == []
+
+
+def test_an_exact_json_number_is_read_as_a_decimal_not_a_float(world: BillingWorld) -> None:
+    raw = b'{"kind": "charge", "amount": 19.99}'
+    assert world.post("/practices/P1/patients/PAT-A/ledger", raw, world.staff_headers).status_code == 201
+    assert world.balance("PAT-A") == 1999
+
+
+def test_a_csv_import_posts_every_line_or_none(world: BillingWorld, staff: StaffTokens) -> None:
+    good = (
+        b"patient_id,date,kind,amount,invoice_id\nPAT-A,2027-03-01,charge,19.99,INV-9\nPAT-B,03/02/2027,charge,8.20,\n"
+    )
+    headers = {**staff.headers("P1", "manager"), "Content-Type": "text/csv"}
+    response = world.api.http.post("/practices/P1/ledger/import", body=good, headers=headers)
+    assert response.status_code == 200, response.body
+    assert response.json_body == {"lines": 2, "patients": 2}
+    assert (world.balance("PAT-A"), world.balance("PAT-B")) == (1999, 820)
+    bad = b"patient_id,date,kind,amount\nPAT-C,2027-03-01,charge,1.00\nPAT-C,2027-03-01,charge,10.005\n"
+    refused = world.api.http.post("/practices/P1/ledger/import", body=bad, headers=headers)
+    assert refused.status_code == 422
+    assert [r["row"] for r in refused.json_body["error"]["rows"]] == [3]
+    assert world.lines("PAT-C") == []
+
+
+# --- C14 case 2 -----------------------------------------------------------------------------------
+
+
+def test_c14_a_patient_asking_for_another_patients_ledger_gets_the_same_404_as_for_a_missing_one(
+    world: BillingWorld,
+) -> None:
+    world.charge("PAT-B", "50.00")
+    headers = world.patient_headers("PAT-A")
+    foreign = world.api.http.get("/patients/PAT-B/ledger", headers=headers)
+    missing = world.api.http.get("/patients/PAT-NOPE/ledger", headers=headers)
+    assert foreign.status_code == missing.status_code == 404
+    assert foreign.json_body == missing.json_body
+    assert "access_denied" in [e.action for e in AuditStore().for_patient("P1", "PAT-B")]
+    own = world.api.http.get("/patients/PAT-A/ledger", headers=headers)
+    assert own.status_code == 200
+
+
+def test_a_patient_route_without_a_session_is_401(world: BillingWorld) -> None:
+    assert world.api.http.get("/patient/billing").status_code == 401
+
+
+# --- C10 and paying ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("patient_id", "balance", "cents"),
+    [("PAT-A", "19.99", 1999), ("PAT-B", "8.20", 820), ("PAT-C", "8.29", 829), ("PAT-D", "0.57", 57)],
+)
+def test_c10_each_balance_becomes_a_card_payment_intent_for_its_exact_cents(
+    world: BillingWorld, stripe_http: StripeHttp, patient_id: str, balance: str, cents: int
+) -> None:
+    world.charge(patient_id, balance)
+    response = world.post("/patient/payments", {}, world.patient_headers(patient_id))
+    assert response.status_code == 201, response.body
+    body = response.json_body
+    assert (body["amount_cents"], body["publishable_key"]) == (cents, "pk_test_fake")
+    assert body["client_secret"].startswith(body["payment_intent_id"])
+    url, form, headers = stripe_http.requests[-1]
+    assert url == f"{STRIPE_BASE}/v1/payment_intents"
+    assert form["amount"] == [str(cents)]
+    assert form["payment_method_types[0]"] == ["card"]
+    assert not any(k.startswith("automatic_payment_methods") for k in form)
+    assert headers["Idempotency-Key"].startswith("chairside-pi-")
+    assert form["metadata[practice_id]"] == ["P1"]
+
+
+@pytest.mark.parametrize("amount", ['"10.005"', '"0"', '"-1.00"', '"0.99"', '"20.00"', "10.005"])
+def test_a_chosen_amount_that_is_sub_cent_zero_negative_under_a_dollar_or_over_the_balance_is_422(
+    world: BillingWorld, stripe_http: StripeHttp, amount: str
+) -> None:
+    world.charge("PAT-A", "19.99")
+    response = world.post("/patient/payments", f'{{"amount": {amount}}}'.encode(), world.patient_headers("PAT-A"))
+    assert response.status_code == 422, response.body
+    assert stripe_http.requests == []
+
+
+def test_a_stripe_network_failure_is_a_clear_409_and_the_ledger_is_untouched(world: BillingWorld) -> None:
+    world.charge("PAT-A", "19.99")
+    before = world.lines("PAT-A")
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, f"{STRIPE_BASE}/v1/payment_intents", body=requests.ConnectionError("reset"))
+        response = world.post("/patient/payments", {}, world.patient_headers("PAT-A"))
+    assert response.status_code == 409
+    assert response.json_body["error"]["code"] == "payments_unavailable"
+    assert world.lines("PAT-A") == before
+
+
+def test_a_card_decline_from_stripe_is_a_402_with_stripes_words(world: BillingWorld) -> None:
+    world.charge("PAT-A", "19.99")
+    declined = {"error": {"type": "card_error", "code": "card_declined", "message": "Your card was declined."}}
+    with responses.RequestsMock() as mock:
+        mock.add(responses.POST, f"{STRIPE_BASE}/v1/payment_intents", json=declined, status=402)
+        response = world.post("/patient/payments", {}, world.patient_headers("PAT-A"))
+    assert response.status_code == 402
+    assert response.json_body["error"]["code"] == "card_declined"
+    assert "declined" in response.json_body["error"]["message"]
+
+
+def test_the_overview_separates_what_is_owed_now_from_insurance_and_lists_statement_months(
+    world: BillingWorld,
+) -> None:
+    world.charge("K1", "50.00")
+    world.charge("K2", "30.00")
+    estimate = {"kind": "insurance_estimate", "amount": "20.00", "claim_id": "CL-2"}
+    world.post("/practices/P1/patients/K2/ledger", estimate, world.staff_headers)
+    response = world.api.http.get("/patient/billing", headers=world.patient_headers("K1", "K2", holder="G1"))
+    assert response.status_code == 200
+    body = response.json_body
+    assert [p["balance"]["owed_now_cents"] for p in body["patients"]] == [5000, 1000]
+    assert body["family"]["pending_insurance_cents"] == 2000
+    assert "waiting on your insurance" in body["family"]["summary"]
+    assert body["statements"] == ["2027-03"]
+    assert body["publishable_key"] == "pk_test_fake"
+
+
+# --- statements ---------------------------------------------------------------------------------------
+
+
+def test_a_guarantors_statement_has_opening_balance_lines_payments_and_amount_due(world: BillingWorld) -> None:
+    world.charge("K1", "40.00", on="2027-02-10")
+    world.charge("K2", "60.00", on="2027-03-02")
+    world.post(
+        "/practices/P1/patients/K1/ledger",
+        {"kind": "payment", "amount": "15.00", "posted_on": "2027-03-05"},
+        world.staff_headers,
+    )
+    response = world.api.http.get("/practices/P1/guarantors/G1/statements/2027-03", headers=world.staff_headers)
+    assert response.status_code == 200, response.body
+    s = response.json_body
+    assert (s["opening_balance_cents"], s["charges_cents"], s["payments_cents"]) == (4000, 6000, 1500)
+    assert (s["closing_balance_cents"], s["amount_due_cents"]) == (8500, 8500)
+    assert [x["posted_on"] for x in s["lines"]] == ["2027-03-02", "2027-03-05"]
+    mine = world.api.http.get("/patient/statements/2027-03", headers=world.patient_headers("K1", "K2", holder="G1"))
+    assert mine.json_body["amount_due_cents"] == 8500
+
+
+def test_a_statement_prints_as_a_clean_html_page(world: BillingWorld) -> None:
+    world.charge("PAT-A", "19.99")
+    response = world.api.http.get("/patient/statements/2027-03/print", headers=world.patient_headers("PAT-A"))
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/html")
+    html = response.body.decode() if isinstance(response.body, bytes) else response.body
+    assert "@media print" in html and "Amount due" in html and "$19.99" in html
+    assert "<script" not in html
+
+
+def test_a_month_that_is_not_a_month_is_422(world: BillingWorld) -> None:
+    response = world.api.http.get("/patient/statements/March", headers=world.patient_headers("PAT-A"))
+    assert response.status_code == 422
+
+
+# --- pay links, plans, refunds ---------------------------------------------------------------------
+
+
+def test_a_texted_pay_link_checks_the_birth_date_then_starts_a_payment(
+    world: BillingWorld, stripe_http: StripeHttp
+) -> None:
+    world.charge("PAT-A", "80.00")
+    sent = world.post("/practices/P1/patients/PAT-A/pay-links", {"channel": "sms"}, world.staff_headers)
+    assert sent.status_code == 201, sent.body
+    url = sent.json_body["url"]
+    assert url.startswith("https://web.example.test/patient/pay/#")
+    assert url in world.sms.sent[-1].text
+    token = url.split("#", 1)[1]
+    opened = world.api.http.get(f"/pay/{token}")
+    assert opened.json_body["status"] == "open"
+    assert "balance" not in opened.json_body
+    wrong = world.post(f"/pay/{token}/verify", {"birth_date": "1990-01-01"})
+    assert (wrong.status_code, wrong.json_body["error"]["code"]) == (401, "identity_mismatch")
+    ok = world.post(f"/pay/{token}/verify", {"birth_date": "1990-04-02"})
+    assert ok.status_code == 200
+    assert ok.json_body["amount_cents"] == 8000
+    pay = world.post(f"/pay/{token}/payments", {"session": ok.json_body["session"]})
+    assert pay.status_code == 201
+    form = stripe_http.requests[-1][1]
+    assert form["metadata[paylink_id]"] == [sent.json_body["link_id"]]
+    assert world.api.http.get("/pay/not-a-token").status_code == 404
+
+
+def test_a_plan_splits_100_dollars_into_3333_3333_3334_and_the_reminder_engine_sees_them_due(
+    world: BillingWorld,
+) -> None:
+    world.charge("PAT-A", "100.00")
+    created = world.post(
+        "/practices/P1/patients/PAT-A/payment-plans", {"instalments": 3, "first_due": "2027-04-01"}, world.staff_headers
+    )
+    assert created.status_code == 201, created.body
+    plan = created.json_body["plan"]
+    assert [i["amount_cents"] for i in plan["instalments"]] == [3333, 3333, 3334]
+    due = instalments_due_between("P1", date(2027, 4, 1), date(2027, 5, 31))
+    assert [(d.number, d.amount_due_cents, d.due_on) for d in due] == [
+        (1, 3333, date(2027, 4, 1)),
+        (2, 3333, date(2027, 5, 1)),
+    ]
+    listed = world.api.http.get("/practices/P1/patients/PAT-A/payment-plans", headers=world.staff_headers)
+    assert [p["id"] for p in listed.json_body["plans"]] == [plan["id"]]
+
+
+def test_an_owner_refunds_part_of_a_card_payment_and_the_front_desk_cannot(
+    world: BillingWorld, stripe_http: StripeHttp, staff: StaffTokens
+) -> None:
+    world.charge("PAT-A", "125.00")
+    meta = {"practice_id": "P1", "alloc": '{"PAT-A":12500}'}
+    event = {
+        "id": "evt_pay",
+        "type": "payment_intent.succeeded",
+        "data": {"object": {"id": "pi_paid", "amount": 12500, "metadata": meta}},
+    }
+    assert world.deliver(event).status_code == 200
+    denied = world.post("/practices/P1/payments/pi_paid/refunds", {"amount": "25.00"}, world.staff_headers)
+    assert denied.status_code == 403
+    owner = staff.headers("P1", "owner")
+    done = world.post("/practices/P1/payments/pi_paid/refunds", {"amount": "25.00"}, owner)
+    assert done.status_code == 201, done.body
+    assert (done.json_body["refunded_cents"], done.json_body["refundable_cents"]) == (2500, 10000)
+    too_much = world.post("/practices/P1/payments/pi_paid/refunds", {"amount": "100.01"}, owner)
+    assert (too_much.status_code, too_much.json_body["error"]["code"]) == (422, "refund_exceeds_payment")
+    assert re.match(r"^chairside-refund-", stripe_http.requests[-1][2]["Idempotency-Key"])
+    kinds = [(x.kind, x.amount_cents) for x in world.lines("PAT-A") if x.kind in (PAYMENT, REFUND)]
+    assert sorted(kinds) == [(PAYMENT, 12500), (REFUND, 2500)]
+    assert world.balance("PAT-A") == 2500

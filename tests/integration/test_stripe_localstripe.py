@@ -1,0 +1,163 @@
+"""A card payment end to end through localstripe: our API creates the PaymentIntent, a card (pm_card_visa,
+4242…) confirms it, and localstripe's signed webhook lands on POST /stripe/webhook and pays the ledger."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from chalice.test import Client
+
+from chalicelib.billing.model import PAYMENT, REFUND
+from chalicelib.platform.deps import Deps
+from local.stripe_local import register_webhook
+from tests.integration.billing_world import SECRET, BillingWorld, make_world
+from tests.integration.conftest import StaffTokens
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def localstripe() -> Iterator[str]:
+    port = _free_port()
+    code = (
+        "import sys; from localstripe.server import start; "
+        f"sys.argv = ['localstripe', '--port', '{port}', '--from-scratch']; start()"
+    )
+    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait(f"{url}/js.stripe.com/v3/")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+class Forwarder:
+    """A local address for localstripe's webhooks; each delivery goes to the app, byte for byte."""
+
+    def __init__(self, deliver: Callable[[bytes, str | None], int]) -> None:
+        self.deliveries: list[int] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                status = deliver(raw, self.headers.get("Stripe-Signature"))
+                owner.deliveries.append(status)
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/stripe/webhook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def world(
+    api: Client, app_deps: Deps, staff: StaffTokens, monkeypatch: pytest.MonkeyPatch, localstripe: str
+) -> Iterator[BillingWorld]:
+    made = make_world(api, app_deps, staff.headers("P1", "owner"), monkeypatch)
+    monkeypatch.setenv("STRIPE_API_BASE", localstripe)
+    lock = threading.Lock()  # the chalice test client serves one request at a time
+
+    def deliver(raw: bytes, signature: str | None) -> int:
+        with lock:
+            return int(made.webhook(raw, signature).status_code)
+
+    forwarder = Forwarder(deliver)
+    register_webhook(localstripe, forwarder.url, SECRET)
+    made.deps.extras["forwarder"] = forwarder
+    yield made
+    forwarder.close()
+
+
+def stripe_client(base: str) -> Any:
+    import stripe
+
+    return stripe.StripeClient("sk_test_local", base_addresses={"api": base})
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("localstripe's webhook did not arrive")
+        time.sleep(0.2)
+
+
+def test_a_card_payment_confirmed_at_localstripe_pays_the_ledger_through_its_signed_webhook(
+    world: BillingWorld, localstripe: str
+) -> None:
+    world.charge("PAT-A", "125.00")
+    started = world.post("/patient/payments", {}, world.patient_headers("PAT-A"))
+    assert started.status_code == 201, started.body
+    pi = started.json_body["payment_intent_id"]
+    assert started.json_body["client_secret"].startswith(f"{pi}_secret_")
+    client = stripe_client(localstripe)
+    client.v1.payment_intents.update(pi, params={"payment_method": "pm_card_visa"})
+    confirmed = client.v1.payment_intents.confirm(pi).to_dict()
+    assert confirmed["status"] == "succeeded"
+
+    wait_for(lambda: any(x.kind == PAYMENT for x in world.lines("PAT-A")))
+    assert [(x.amount_cents, x.payment_intent_id) for x in world.lines("PAT-A") if x.kind == PAYMENT] == [(12500, pi)]
+    assert world.balance("PAT-A") == 0
+    assert world.deps.extras["forwarder"].deliveries == [200]
+    assert len(world.email.sent) == 1
+
+    refund = world.post(f"/practices/P1/payments/{pi}/refunds", {"amount": "20.00"}, world.staff_headers)
+    assert refund.status_code == 201, refund.body
+    assert refund.json_body["status"] == "succeeded"
+    assert [x.amount_cents for x in world.lines("PAT-A") if x.kind == REFUND] == [2000]
+    assert world.balance("PAT-A") == 2000
+
+
+def test_a_declined_card_leaves_the_ledger_untouched(world: BillingWorld, localstripe: str) -> None:
+    import stripe
+
+    world.charge("PAT-B", "42.00")
+    started = world.post("/patient/payments", {}, world.patient_headers("PAT-B"))
+    pi = started.json_body["payment_intent_id"]
+    client = stripe_client(localstripe)
+    client.v1.payment_intents.update(pi, params={"payment_method": "pm_card_chargeCustomerFail"})
+    try:
+        status = client.v1.payment_intents.confirm(pi).to_dict()["status"]
+    except stripe.CardError:
+        status = "declined"
+    assert status != "succeeded"
+    wait_for(lambda: bool(world.deps.extras["forwarder"].deliveries))  # payment_intent.payment_failed
+    assert world.deps.extras["forwarder"].deliveries == [200]
+    assert [x.kind for x in world.lines("PAT-B")] == ["charge"]
+    assert world.balance("PAT-B") == 4200
