@@ -23,6 +23,7 @@ import pytest
 from tests.e2e.support import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    EXPECT_SECONDS,
     LOCAL_HOSTS,
     ROOT,
     STACK_START_SECONDS,
@@ -83,7 +84,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make chromium` (Debian's chromium package)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # The embedded AWS answers some reads in seconds on a busy machine; waits are generous, never sleeps.
+    expect.set_options(timeout=EXPECT_SECONDS * 1000)
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -101,7 +105,7 @@ def open_page(browser: Any) -> Iterator[OpenPage]:
 
     def make(viewport: str = "phone", session_storage: dict[str, Any] | None = None) -> Any:
         context = browser.new_context(viewport=VIEWPORTS[viewport], locale="en-US", timezone_id="America/Chicago")
-        context.set_default_timeout(15000)
+        context.set_default_timeout(EXPECT_SECONDS * 1000)
         watch = PageWatch()
 
         def guard(route: Any) -> None:

@@ -33,7 +33,8 @@ VIEWPORTS = {
 }
 # Screenshots for people to look at (nothing compares them).
 SHOTS = Path(os.environ.get("CHAIRSIDE_SHOTS", "/tmp/shots"))
-STACK_START_SECONDS = 180
+STACK_START_SECONDS = 300
+EXPECT_SECONDS = 20
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 # open_page("phone" | "tablet" | "desktop", session_storage=None) -> playwright Page

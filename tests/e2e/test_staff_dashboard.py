@@ -43,7 +43,7 @@ def assert_page_shows(page: Page, sheet: dict[str, Any]) -> None:
         _, clock = when_parts(appt["local_label"])  # "9:30 AM EDT": the row shows "9:30 AM"
         expect(row.locator(".col-time time")).to_have_text(clock.rsplit(" ", 1)[0])
         if appt.get("patient"):
-            expect(row.locator(".col-patient")).to_have_text(appt["patient"]["name"])
+            expect(row.locator(".patient-name")).to_have_text(appt["patient"]["name"])
         expect(row.locator(".badge")).to_be_visible()
 
 

@@ -83,3 +83,39 @@ export function displayPhone(phone) {
 export function telHref(phone) {
   return `tel:${String(phone || "").replace(/[^\d+]/g, "")}`;
 }
+
+const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/** A clock time "HH:MM" as people read it ("8:00 AM", "13:00" -> "1:00 PM"). */
+export function clockLabel(hhmm, lang) {
+  const [hh, mm] = String(hhmm).split(":").map(Number);
+  return new Intl.DateTimeFormat(localeFor(lang), { hour: "numeric", minute: "2-digit", timeZone: "UTC" })
+    .format(new Date(Date.UTC(2024, 0, 1, hh, mm)))
+    .replace(/[\u202f\u00a0]/g, " ");
+}
+
+/**
+ * Opening hours {mon: [["08:00","12:00"], ...], ...} as rows [{days: "Mon – Thu", times: "8:00 AM – 12:00 PM, ..."}],
+ * consecutive days with the same hours merged; closed days left out.
+ */
+export function hoursRows(hours, lang) {
+  if (!hours || typeof hours !== "object") return [];
+  const dayName = (i) =>
+    new Intl.DateTimeFormat(localeFor(lang), { weekday: "short", timeZone: "UTC" }).format(new Date(Date.UTC(2024, 0, 1 + i)));
+  const key = (day) => JSON.stringify(hours[day] || []);
+  const rows = [];
+  let i = 0;
+  while (i < WEEKDAYS.length) {
+    const spans = hours[WEEKDAYS[i]];
+    let j = i;
+    while (j + 1 < WEEKDAYS.length && key(WEEKDAYS[j + 1]) === key(WEEKDAYS[i])) j += 1;
+    if (Array.isArray(spans) && spans.length) {
+      rows.push({
+        days: i === j ? dayName(i) : `${dayName(i)} – ${dayName(j)}`,
+        times: spans.map(([a, b]) => `${clockLabel(a, lang)} – ${clockLabel(b, lang)}`).join(", "),
+      });
+    }
+    i = j + 1;
+  }
+  return rows;
+}

@@ -37,5 +37,5 @@ export function htmlToText(html) {
 /** The body to show: plain text as is, an HTML body as its text. */
 export function bodyText(item) {
   const body = String(item.body || "");
-  return /^\s*</.test(body) && /<\/?[a-z][\s\S]*>/i.test(body) ? htmlToText(body) : body;
+  return /^\s*</.test(body) && /<\/?[a-z][\s\S]*>/i.test(body) ? htmlToText(body) : body.trim();
 }

@@ -5,7 +5,7 @@
 
 import { createApi, friendlyError, loadConfig, store } from "../common/api.js";
 import { busyButton, focusHeading, h, ICONS, icon, pickLanguage, translator } from "../common/dom.js";
-import { displayPhone, partsInZone, telHref, zoneName } from "../common/format.js";
+import { displayPhone, hoursRows, partsInZone, telHref, zoneName } from "../common/format.js";
 import { STRINGS } from "./strings.js";
 
 const SESSION_KEY = "chairside.patient.session";
@@ -224,7 +224,7 @@ function localHint(t) {
     "aside",
     { class: "local-hint" },
     h("p", null, t("signIn.localHint"), " ", h("a", { href: "/outbox/", target: "_blank" }, t("signIn.localOutbox"))),
-    h("p", null, t("signIn.localTry", { email: "patient@example.test", phone: "+1 555 555 0123" })),
+    h("p", null, t("signIn.localTry", { email: "patient@example.test", phone: "+1 555 555 0123", guardian: "guardian@example.test" })),
   );
 }
 
@@ -317,7 +317,7 @@ function showCode() {
         notice,
         form,
         h("div", { class: "link-row" }, resend, change),
-        h("p", { class: "hint" }, t("code.notArrived")),
+        h("p", { class: "hint" }, state.contact.includes("@") ? t("code.notArrivedEmail") : t("code.notArrivedSms")),
       ),
       render,
     );
@@ -500,6 +500,7 @@ function emptyState(t) {
     h("p", { class: "muted" }, p.phone ? t("home.emptyBody") : t("home.emptyNoPhone")),
     p.phone ? h("a", { class: "btn btn-primary tel-link", href: telHref(p.phone) }, icon(ICONS.phone), t("home.callPractice", { phone: displayPhone(p.phone) })) : "",
     practiceAddress(p),
+    practiceHours(t, p),
   );
 }
 
@@ -512,13 +513,30 @@ function practiceCard(t) {
     h("p", { class: "muted" }, t("home.needChangeBody", { practice: p.name || "" })),
     p.phone ? h("a", { class: "btn btn-secondary tel-link", href: telHref(p.phone) }, icon(ICONS.phone), t("home.callPractice", { phone: displayPhone(p.phone) })) : "",
     practiceAddress(p),
+    practiceHours(t, p),
+  );
+}
+
+function practiceHours(t, p) {
+  const rows = hoursRows(p.hours, state.lang);
+  if (!rows.length) return "";
+  return h(
+    "div",
+    { class: "practice-hours" },
+    icon(ICONS.clock),
+    h(
+      "div",
+      null,
+      h("h3", { id: "hours-title" }, t("home.hours")),
+      h("dl", { aria: { labelledby: "hours-title" } }, rows.map((r) => h("div", null, h("dt", null, r.days), h("dd", null, r.times)))),
+    ),
   );
 }
 
 function practiceAddress(p) {
   const a = p.address && typeof p.address === "object" ? p.address : null;
   if (!a) return "";
-  const street = [a.line1, a.line2, a.street].filter(Boolean).join(", ");
+  const street = [a.line, a.line1, a.line2, a.street].filter(Boolean).join(", ");
   const region = [a.state || a.region, a.postal_code || a.zip || a.postcode].filter(Boolean).join(" ");
   const locality = [a.city, region].filter(Boolean).join(", ");
   const lines = [street, locality].filter(Boolean);

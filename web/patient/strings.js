@@ -17,7 +17,7 @@ export const STRINGS = {
       badContact: "That doesn't look like a mobile number or an email address. Check it and try again.",
       localHint: "Local demo: codes are not really sent.",
       localOutbox: "Open the outbox to read yours.",
-      localTry: "Try {email} or {phone}.",
+      localTry: "Try {email} or {phone}; {guardian} has two children.",
     },
     code: {
       title: "Enter your code",
@@ -32,7 +32,8 @@ export const STRINGS = {
       resendIn: "Send a new code ({seconds}s)",
       resent: "We sent a new code. Use the most recent one.",
       change: "Use a different number or email",
-      notArrived: "Didn't get it? Check your spam folder, or make sure this is the contact the practice has on file.",
+      notArrivedEmail: "Didn't get it? Check your spam folder, or make sure this is the email the practice has on file.",
+      notArrivedSms: "Didn't get it? Texts can take a minute. Make sure this is the mobile number the practice has on file.",
     },
     home: {
       title: "Upcoming appointments",
@@ -52,6 +53,7 @@ export const STRINGS = {
       signOut: "Sign out",
       signedOut: "You're signed out.",
       practiceTitle: "Your practice",
+      hours: "Opening hours",
       visitFallback: "Dental visit",
       with: "with {provider}",
       forPerson: "Patient: {name}",
@@ -101,6 +103,8 @@ export const STRINGS = {
       invalid_code: "That code didn't work. Check the most recent message we sent, or ask for a new code.",
       code_expired: "That code has expired or was already used. Ask for a new code and use it within a few minutes.",
       code_exhausted: "Too many tries with that code. Ask for a new code.",
+      no_patients: "We couldn't find a patient for this contact. Call the practice to update your details.",
+      invalid_field: "Something in the form is missing or too long. Check it and try again.",
     },
   },
 
@@ -120,7 +124,7 @@ export const STRINGS = {
       badContact: "Eso no parece un número de celular ni un correo electrónico. Revíselo e inténtelo de nuevo.",
       localHint: "Demo local: los códigos no se envían de verdad.",
       localOutbox: "Abra la bandeja de salida para leer el suyo.",
-      localTry: "Pruebe con {email} o {phone}.",
+      localTry: "Pruebe con {email} o {phone}; {guardian} tiene dos hijos.",
     },
     code: {
       title: "Escriba su código",
@@ -135,7 +139,8 @@ export const STRINGS = {
       resendIn: "Enviar un código nuevo ({seconds} s)",
       resent: "Le enviamos un código nuevo. Use el más reciente.",
       change: "Usar otro número o correo",
-      notArrived: "¿No le llegó? Revise su carpeta de correo no deseado o confirme que es el contacto registrado en el consultorio.",
+      notArrivedEmail: "¿No le llegó? Revise su carpeta de correo no deseado o confirme que es el correo registrado en el consultorio.",
+      notArrivedSms: "¿No le llegó? Los mensajes pueden tardar un minuto. Confirme que es el celular registrado en el consultorio.",
     },
     home: {
       title: "Próximas citas",
@@ -155,6 +160,7 @@ export const STRINGS = {
       signOut: "Cerrar sesión",
       signedOut: "Cerró la sesión.",
       practiceTitle: "Su consultorio",
+      hours: "Horario",
       visitFallback: "Visita dental",
       with: "con {provider}",
       forPerson: "Paciente: {name}",
@@ -204,6 +210,8 @@ export const STRINGS = {
       invalid_code: "Ese código no funcionó. Revise el mensaje más reciente o pida un código nuevo.",
       code_expired: "Ese código venció o ya se usó. Pida uno nuevo y úselo en unos minutos.",
       code_exhausted: "Demasiados intentos con ese código. Pida un código nuevo.",
+      no_patients: "No encontramos un paciente con este contacto. Llame al consultorio para actualizar sus datos.",
+      invalid_field: "Falta algo en el formulario o es demasiado largo. Revíselo e inténtelo de nuevo.",
     },
   },
 };

@@ -264,12 +264,20 @@ function showSignIn(notice = "") {
 
 // --- the day sheet -------------------------------------------------------------------------------
 
+/** A resource's name from the row ({kind: {name}} or {kind}_name); null when the API gave only an id. */
 function nameOf(appt, kind) {
   const value = appt[kind];
   if (value && typeof value === "object" && value.name) return String(value.name);
   if (typeof value === "string" && value) return value;
-  if (appt[`${kind}_name`]) return String(appt[`${kind}_name`]);
-  return appt[`${kind}_id`] ? String(appt[`${kind}_id`]) : "—";
+  return appt[`${kind}_name`] ? String(appt[`${kind}_name`]) : null;
+}
+
+/** The name, or the bare id shown as an identifier (muted, one line) so the row still says which one. */
+function resourceCell(appt, kind) {
+  const name = nameOf(appt, kind);
+  if (name) return name;
+  const id = appt[`${kind}_id`] ? String(appt[`${kind}_id`]) : "";
+  return id ? h("span", { class: "raw-id", title: id }, id) : "—";
 }
 
 function statusKey(status) {
@@ -460,9 +468,14 @@ function sheetTable(t, sheet, zone) {
               h("time", { datetime: a.start }, parts ? parts.time : ""),
               minutes > 0 ? h("span", { class: "duration" }, t("day.minutes", { minutes })) : "",
             ),
-            h("td", { role: "cell", class: "col-patient" }, a.patient && a.patient.name ? a.patient.name : t("day.unknownPatient")),
-            h("td", { role: "cell", class: "col-provider", dataset: { label: t("day.provider") } }, nameOf(a, "provider")),
-            h("td", { role: "cell", class: "col-operatory", dataset: { label: t("day.operatory") } }, nameOf(a, "operatory")),
+            h(
+              "td",
+              { role: "cell", class: "col-patient" },
+              h("span", { class: "patient-name" }, a.patient && a.patient.name ? a.patient.name : t("day.unknownPatient")),
+              nameOf(a, "type") ? h("span", { class: "visit-type" }, nameOf(a, "type")) : "",
+            ),
+            h("td", { role: "cell", class: "col-provider", dataset: { label: t("day.provider") } }, resourceCell(a, "provider")),
+            h("td", { role: "cell", class: "col-operatory", dataset: { label: t("day.operatory") } }, resourceCell(a, "operatory")),
             h("td", { role: "cell", class: "col-status" }, h("span", { class: `badge badge-${status}` }, t(`status.${status}`))),
           );
         }),

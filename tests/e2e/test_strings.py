@@ -1,0 +1,26 @@
+"""Every page keeps its words in one table per language, and every language has every word."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.support import OpenPage, RunningStack
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("module", ["/patient/strings.js", "/staff/strings.js"])
+def test_every_language_has_every_string(module: str, stack: RunningStack, open_page: OpenPage) -> None:
+    page = open_page("desktop")
+    page.goto(f"{stack.web_url}/outbox/")
+    keys = page.evaluate(
+        """async (module) => {
+            const { STRINGS } = await import(module);
+            const flat = (node, prefix = '') => Object.entries(node).flatMap(([k, v]) =>
+                typeof v === 'string' ? [prefix + k] : flat(v, `${prefix}${k}.`));
+            return Object.fromEntries(Object.entries(STRINGS).map(([lang, table]) => [lang, flat(table).sort()]));
+        }""",
+        module,
+    )
+    assert set(keys) == {"en", "es"}
+    assert keys["es"] == keys["en"]
