@@ -7,6 +7,7 @@ from typing import Any
 from chalice import Chalice, Rate
 from chalice.app import CloudWatchEvent
 
+from chalicelib.appointments.routes import bp as appointments_bp
 from chalicelib.audit.routes import bp as audit_bp
 from chalicelib.billing.routes import bp as billing_bp
 from chalicelib.identity.routes import bp as identity_bp
@@ -28,6 +29,7 @@ app.register_blueprint(identity_bp)
 app.register_blueprint(imports_bp)
 app.register_blueprint(patients_bp)
 app.register_blueprint(audit_bp)
+app.register_blueprint(appointments_bp)
 app.register_blueprint(billing_bp)
 
 

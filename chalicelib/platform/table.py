@@ -12,6 +12,12 @@ Entity key templates (the capability ``store.py`` modules define the items):
 | guardian          | PRACTICE#<p>      | GUARDIAN#<id>                        |                                                   |                                                  |
 | contact link      | PRACTICE#<p>      | CONTACT#<e164 or email>#PATIENT#<id> | CONTACT#<e164 or email> / PRACTICE#<p>#PATIENT#<id> | PRACTICE#<p>#PATIENT#<id> / LINK#<e164 or email> |
 | appointment       | PRACTICE#<p>      | APPT#<id>                            | PRACTICE#<p>#DAY#<local date> / <start UTC>#<id>  | PRACTICE#<p>#PATIENT#<id> / APPT#<start UTC>#<id> |
+| slot lock         | PRACTICE#<p>      | LOCK#PROVIDER#<id>#<UTC hour> or LOCK#OPERATORY#<id>#<UTC hour> (attributes u00..u55: holder appointment id) | |                                  |
+| pending request   | PRACTICE#<p>      | REQUEST#<appointment id>             |                                                   |                                                  |
+| closure           | PRACTICE#<p>      | CLOSURE#<id>                         |                                                   |                                                  |
+| waitlist entry    | PRACTICE#<p>      | WAIT#<id>                            |                                                   | PRACTICE#<p>#PATIENT#<id> / WAIT#<id>            |
+| waitlist offer    | PRACTICE#<p>      | OFFER#<id>                           | WAITLIST#OFFERS#OPEN / <next batch UTC>#<p>#<id> (only while open) |                                 |
+| calendar feed     | PRACTICE#<p>      | FEED#<contact holder id>             |                                                   |                                                  |
 | audit event       | PRACTICE#<p>      | AUDIT#<UTC instant>#<id>             |                                                   | PRACTICE#<p>#PATIENT#<id> / AUDIT#<UTC>#<id>     |
 | one-time code     | PRACTICE#<p>      | OTP#<contact digest>                 |                                                   |                                                  |
 | patient session   | PRACTICE#<p>      | SESSION#<token digest>               |                                                   |                                                  |
@@ -38,6 +44,14 @@ Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to th
 | practices and patients holding a phone (inbound) | Query GSI1 CONTACT#<address>                              |
 | a practice's appointments on a local day         | Query GSI1 PRACTICE#<p>#DAY#<date> (sorted by start)      |
 | a patient's appointments in a time range         | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK between APPT#..  |
+| book / move / cancel without double booking      | TransactWriteItems: the APPT# item (version condition) with every LOCK# hour item whose 5-minute units it takes or gives back, each unit conditional on absent-or-this-appointment |
+| pending requests of a practice                   | Query PK, SK begins_with REQUEST#; BatchGetItem the APPT# items |
+| closures of a practice                           | Query PK, SK begins_with CLOSURE#                         |
+| waiting entries of a practice (offer matching)   | Query PK, SK begins_with WAIT#, filter status = waiting   |
+| a patient's waitlist entries                     | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with WAIT# |
+| open offers whose next batch is due (job)        | Query GSI1 WAITLIST#OFFERS#OPEN, SK <= <now>              |
+| take an offer (first acceptor wins)              | in the booking transaction: OFFER# status open -> taken, WAIT# waiting -> fulfilled |
+| a contact's calendar feed                        | GetItem FEED#<holder>                                     |
 | phones and emails that may act for a patient    | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with LINK# |
 | a patient's access log (audit events)            | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with AUDIT# |
 | the practice audit trail, newest first           | Query PK, SK begins_with AUDIT#, descending               |
@@ -50,7 +64,7 @@ Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to th
 | a plan's instalments                             | Query PK, SK begins_with PLAN#<plan>#INST#                |
 | instalments due in a date range (reminders)      | Query GSI1 PRACTICE#<p>#INSTALMENTS#<month> per month, SK between <start> and <end>~ |
 
-Expiring items (codes, sessions, counters) carry ``expires_at`` (epoch seconds), the table's TTL attribute.
+Expiring items (codes, sessions, counters, slot locks, waitlist entries and offers) carry ``expires_at`` (epoch seconds), the table's TTL attribute.
 TTL deletes late, so readers check expiry themselves. Sign-in invariants (chalicelib/identity/store.py):
 a code attempt is one conditional ADD (code exists, attempts < 5, not expired); a matching code is consumed
 by a delete conditioned on its digest (signs in once); a session's ``last_seen`` moves by a conditional SET
