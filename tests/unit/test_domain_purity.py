@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,14 +34,25 @@ def test_a_domain_module_imports_no_aws_web_or_payment_library(path: Path) -> No
     assert not (_imported_roots(path) & FORBIDDEN)
 
 
-def test_importing_the_app_talks_to_no_aws_service(monkeypatch: pytest.MonkeyPatch) -> None:
-    import botocore.client
+_NO_AWS_AT_IMPORT = """
+import botocore.client
+calls = []
+botocore.client.BaseClient._make_api_call = lambda self, op, params: calls.append(op)
+import app  # noqa: F401
+import sys
+heavy = sorted(m for m in ("stripe", "pydicom", "fhir.resources", "numpy", "PIL") if m in sys.modules)
+print(calls, heavy)
+"""
 
-    calls: list[str] = []
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", lambda self, op, params: calls.append(op))
-    import importlib
 
-    import app
-
-    importlib.reload(app)
-    assert calls == []
+def test_importing_the_app_talks_to_no_aws_service_and_loads_no_heavy_library() -> None:
+    # A fresh interpreter: reloading app in this process would register every route twice.
+    out = subprocess.run(
+        [sys.executable, "-c", _NO_AWS_AT_IMPORT],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"},
+    )
+    assert out.stdout.strip() == "[] []", out.stdout + out.stderr
