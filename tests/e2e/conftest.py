@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.pages import PATIENT_EMAIL, PATIENT_SESSION_KEY, staff_storage
 from tests.e2e.support import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -75,6 +76,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def patient_session(stack: RunningStack) -> dict[str, Any]:
+    """sessionStorage of one signed-in showcase patient, shared (code requests are rate-limited)."""
+    answer = stack.patient_sign_in(PATIENT_EMAIL)
+    return {PATIENT_SESSION_KEY: {"token": answer["token"], "practiceId": stack.practice_id}}
+
+
+@pytest.fixture(scope="session")
+def staff_answer(stack: RunningStack) -> dict[str, Any]:
+    return stack.staff_sign_in()
+
+
+@pytest.fixture
+def staff_session(stack: RunningStack, staff_answer: dict[str, Any]) -> dict[str, Any]:
+    """sessionStorage of a front-desk user who signed in (and was last active) just now."""
+    return staff_storage(staff_answer, stack.staff().username)
 
 
 # --- the browser -------------------------------------------------------------------------------

@@ -8,22 +8,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.pages import PATIENT_EMAIL, PATIENT_SESSION_KEY, staff_storage
 from tests.e2e.support import VIEWPORTS, OpenPage, RunningStack, no_horizontal_scroll, shoot
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="session")
-def patient_session(stack: RunningStack) -> dict[str, Any]:
-    """One signed-in showcase patient for every layout check (code requests are rate-limited)."""
-    answer = stack.patient_sign_in(PATIENT_EMAIL)
-    return {PATIENT_SESSION_KEY: {"token": answer["token"], "practiceId": stack.practice_id}}
-
-
-@pytest.fixture(scope="session")
-def staff_session(stack: RunningStack) -> dict[str, Any]:
-    return staff_storage(stack.staff_sign_in(), stack.staff().username)
 
 
 def patient_sign_in(page: Page, stack: RunningStack, _: Any) -> None:

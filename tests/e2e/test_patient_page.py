@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from playwright.sync_api import expect
 
@@ -126,3 +128,45 @@ def test_the_practice_comes_from_the_page_address_when_given(stack: RunningStack
     page = open_page("phone")
     page.goto(f"{stack.web_url}/patient/?practice=no-such-practice")
     expect(page.get_by_role("alert")).to_contain_text("We couldn't find this practice")
+
+
+def test_a_patient_with_no_upcoming_appointments_is_offered_the_practice_phone(
+    stack: RunningStack, open_page: OpenPage, patient_session: dict[str, Any]
+) -> None:
+    page = open_page("phone", session_storage=patient_session)
+    page.route("**/patient/appointments", lambda route: route.fulfill(json={"appointments": []}))
+    page.goto(f"{stack.web_url}/patient/")
+    expect(page.get_by_role("heading", name="No upcoming appointments")).to_be_visible()
+    _, practice = http_json("GET", f"{stack.api_url}/public/practices/{stack.practice_id}")
+    call = page.get_by_role("link", name="Call ")
+    expect(call).to_have_attribute("href", f"tel:{practice['phone']}")
+    shoot(page, "patient-home-empty-phone")
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "shown"),
+    [
+        (503, '{"error": {"code": "unavailable", "message": "try later"}}', "The practice's system is busy"),
+        (500, "<html>Internal Server Error</html>", "Something went wrong on our side"),
+        (429, '{"error": {"code": "rate_limited", "message": "slow down"}}', "wait a few minutes"),
+    ],
+)
+def test_an_api_failure_is_explained_in_plain_words_with_a_way_to_retry(
+    status: int, body: str, shown: str, stack: RunningStack, open_page: OpenPage, patient_session: dict[str, Any]
+) -> None:
+    page = open_page("phone", session_storage=patient_session)
+    failing = {"on": True}
+
+    def answer(route: Any) -> None:
+        if failing["on"]:
+            route.fulfill(status=status, body=body, headers={"Access-Control-Allow-Origin": "*"})
+        else:
+            route.continue_()
+
+    page.route("**/patient/appointments", answer)
+    page.goto(f"{stack.web_url}/patient/")
+    expect(page.get_by_role("alert")).to_contain_text(shown)
+
+    failing["on"] = False
+    page.get_by_role("button", name="Try again").click()
+    expect(page.locator(".appt").first).to_be_visible()

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.pages import STAFF_SESSION_KEY, day_heading, session_token, sign_in_staff, when_parts
+from tests.e2e.pages import STAFF_SESSION_KEY, day_heading, session_token, sign_in_staff, staff_storage, when_parts
 from tests.e2e.support import OpenPage, RunningStack, http_json
 
 pytestmark = pytest.mark.e2e
@@ -117,3 +117,14 @@ def test_a_staff_session_signs_out_after_fifteen_minutes_idle(stack: RunningStac
     expect(page.get_by_role("heading", name="Staff sign-in")).to_be_visible()
     expect(page.get_by_role("status")).to_contain_text("signed out after 15 minutes without activity")
     assert session_token(page, STAFF_SESSION_KEY) is None
+
+
+def test_a_rejected_staff_token_returns_to_sign_in_with_a_message(stack: RunningStack, open_page: OpenPage) -> None:
+    forged = staff_storage(
+        {"id_token": "not.a.token", "practice_id": stack.practice_id, "role": "front_desk", "expires_in": 3600},
+        "someone@example.test",
+    )
+    page = open_page("phone", session_storage=forged)
+    page.goto(f"{stack.web_url}/staff/")
+    expect(page.get_by_role("heading", name="Staff sign-in")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="Your session has ended")).to_be_visible()

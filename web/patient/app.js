@@ -146,6 +146,10 @@ function clearFieldError(input, box) {
   input.removeAttribute("aria-invalid");
 }
 
+function codeRequestError(err, t) {
+  return err.status === 429 ? t("signIn.tooManyCodes") : friendlyError(err, t, state.lang);
+}
+
 function looksLikeContact(value) {
   if (value.includes("@")) return /^[^@\s]+@[^@\s]+\.[^@\s.]+$/.test(value);
   const digits = value.replace(/\D/g, "");
@@ -198,7 +202,7 @@ function showContact(options = {}) {
         showCode();
       } catch (err) {
         restore();
-        fieldError(input, error, friendlyError(err, t, state.lang));
+        fieldError(input, error, codeRequestError(err, t));
       }
     });
     show(
@@ -273,7 +277,7 @@ function showCode() {
       } catch (err) {
         restore();
         tickResend();
-        fieldError(input, error, friendlyError(err, t, state.lang));
+        fieldError(input, error, codeRequestError(err, t));
       }
     });
 
@@ -399,9 +403,11 @@ function showHome() {
       }
       data = { people, appointments };
     } catch (err) {
+      if (state.render !== render) return; // signed out (or moved on) while this was loading
       if (err.status === 401) return sessionEnded();
       failure = friendlyError(err, state.t, state.lang);
     }
+    if (state.render !== render) return;
     focusHeading(render());
   }
 

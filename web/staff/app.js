@@ -380,9 +380,12 @@ function showDay() {
     load(focus);
   }
 
+  let latest = 0; // only the newest request may draw (days can be clicked faster than they load)
+
   async function load(focus, quiet = false) {
     const s = currentSession();
     if (!s) return;
+    const mine = ++latest;
     loading = true;
     failure = "";
     if (!quiet) render(focus === "title" ? "" : focus);
@@ -393,6 +396,7 @@ function showDay() {
         api.get(`/practices/${encodeURIComponent(practiceId)}/day${query}`, { auth: true }),
         state.me ? Promise.resolve(state.me) : api.get("/staff/me", { auth: true }).catch((err) => (err.status === 401 ? Promise.reject(err) : null)),
       ]);
+      if (mine !== latest) return;
       state.me = me || state.me;
       const appointments = Array.isArray(answer.appointments) ? answer.appointments.slice() : [];
       appointments.sort((a, b) => String(a.start).localeCompare(String(b.start)));
@@ -400,12 +404,11 @@ function showDay() {
       state.practice = answer.practice || state.practice;
       loadedAt = new Intl.DateTimeFormat(state.lang === "es" ? "es-US" : "en-US", { hour: "numeric", minute: "2-digit" }).format(new Date());
     } catch (err) {
-      if (err.status === 401) return; // endSession already showed the sign-in form
+      if (err.status === 401 || mine !== latest) return; // 401: endSession already showed the sign-in form
       failure = friendlyError(err, state.t, state.lang);
-    } finally {
-      loading = false;
     }
-    if (!currentSession()) return;
+    if (mine !== latest || !currentSession() || state.render !== render) return;
+    loading = false;
     if (quiet && bodyEl && bodyEl.isConnected) fillBody();
     else render(focus);
   }
