@@ -32,6 +32,14 @@ class CreatedIntent:
 
 
 @dataclass(frozen=True)
+class ConfirmedIntent:
+    id: str
+    status: str  # succeeded | processing | requires_action (3-D Secure: finish with Stripe.js) | ...
+    amount_cents: int
+    metadata: dict[str, str]
+
+
+@dataclass(frozen=True)
 class CreatedRefund:
     id: str
     payment_intent_id: str
@@ -64,6 +72,12 @@ class GatewayNotConfigured(GatewayError):
     kind = "not_configured"
 
 
+class IntentNotFound(GatewayError):
+    """No such PaymentIntent, or the client secret is not its own."""
+
+    kind = "not_found"
+
+
 class SignatureInvalid(Exception):
     """The webhook body does not carry a valid, recent Stripe signature for our secret."""
 
@@ -80,6 +94,10 @@ class PaymentGateway(Protocol):
         self, *, payment_intent_id: str, amount_cents: int, metadata: Mapping[str, str], idempotency_key: str
     ) -> CreatedRefund: ...
 
+    def confirm_card(self, *, payment_intent_id: str, client_secret: str, card_token: str) -> ConfirmedIntent:
+        """Confirm with a card token from Stripe.js ``createToken``, if ``client_secret`` is the intent's own."""
+        ...
+
     def verify_event(self, raw: bytes, signature: str | None) -> dict[str, Any]:
         """The event as plain data, if ``raw`` is signed with our webhook secret; else SignatureInvalid."""
         ...
@@ -95,8 +113,10 @@ class StripeGateway:
         webhook_secret: Callable[[], str] = stripe_webhook_secret,
         publishable_key: str = "",
         api_base: str = "",
+        attach_token_card: bool = False,
     ) -> None:
         self._secret_key = secret_key
+        self._attach_token_card = attach_token_card
         self._webhook_secret = webhook_secret
         self._publishable_key = publishable_key
         self._api_base = api_base
@@ -105,9 +125,10 @@ class StripeGateway:
 
     @classmethod
     def from_env(cls) -> StripeGateway:
+        base = os.environ.get("STRIPE_API_BASE", "")
+        # A custom base is localstripe (local stack, tests): it confirms only with the token's card attached.
         return cls(
-            publishable_key=os.environ.get("STRIPE_PUBLISHABLE_KEY", ""),
-            api_base=os.environ.get("STRIPE_API_BASE", ""),
+            publishable_key=os.environ.get("STRIPE_PUBLISHABLE_KEY", ""), api_base=base, attach_token_card=bool(base)
         )
 
     @property
@@ -160,6 +181,25 @@ class StripeGateway:
             str(data["status"]),
         )
 
+    def confirm_card(self, *, payment_intent_id: str, client_secret: str, card_token: str) -> ConfirmedIntent:
+        intent = self._call(lambda c: c.v1.payment_intents.retrieve(payment_intent_id)).to_dict()
+        if not hmac.compare_digest(str(intent.get("client_secret", "")), client_secret):
+            raise IntentNotFound("no such payment", "not_found")
+        if self._attach_token_card:
+            # localstripe: confirm takes no payment_method_data, but the token's card can be attached first.
+            card = self._call(lambda c: c.v1.tokens.retrieve(card_token)).to_dict()["card"]["id"]
+            self._call(lambda c: c.v1.payment_intents.update(payment_intent_id, params={"payment_method": card}))
+            params: dict[str, Any] = {}
+        else:
+            params = {"payment_method_data": {"type": "card", "card": {"token": card_token}}}
+        done = self._call(lambda c: c.v1.payment_intents.confirm(payment_intent_id, params=params)).to_dict()
+        return ConfirmedIntent(
+            str(done["id"]),
+            str(done["status"]),
+            int(done["amount"]),
+            {str(k): str(v) for k, v in (done.get("metadata") or {}).items()},
+        )
+
     def verify_event(self, raw: bytes, signature: str | None) -> dict[str, Any]:
         import stripe
 
@@ -186,7 +226,13 @@ class StripeGateway:
             raise CardDeclined(exc.user_message or "the card was declined", exc.code or "card_declined") from exc
         except (stripe.AuthenticationError, stripe.PermissionError) as exc:
             raise GatewayNotConfigured("card payments are not set up correctly", "not_configured") from exc
-        except (stripe.InvalidRequestError, stripe.IdempotencyError) as exc:
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                raise IntentNotFound("no such payment", "not_found") from exc
+            raise GatewayRejected(
+                exc.user_message or "the payment provider refused the request", exc.code or ""
+            ) from exc
+        except stripe.IdempotencyError as exc:
             raise GatewayRejected(
                 exc.user_message or "the payment provider refused the request", exc.code or ""
             ) from exc
@@ -252,6 +298,15 @@ class FakeGateway:
         created = CreatedRefund(rid, payment_intent_id, amount_cents, "succeeded")
         self._by_key[idempotency_key] = created
         return created
+
+    def confirm_card(self, *, payment_intent_id: str, client_secret: str, card_token: str) -> ConfirmedIntent:
+        if self.fail_with is not None:
+            raise self.fail_with
+        intent = next((i for i in self.intents if i["id"] == payment_intent_id), None)
+        if intent is None or client_secret != f"{payment_intent_id}_secret_fake":
+            raise IntentNotFound("no such payment", "not_found")
+        intent["confirmed_with"] = card_token
+        return ConfirmedIntent(payment_intent_id, "succeeded", intent["amount"], dict(intent["metadata"]))
 
     def verify_event(self, raw: bytes, signature: str | None) -> dict[str, Any]:
         """The same check Stripe's library makes: v1 HMAC over "<t>.<raw>", within 300 s of now."""

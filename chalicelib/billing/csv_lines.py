@@ -24,8 +24,10 @@ from chalicelib.billing.model import (
     check_line,
     parse_cents,
 )
+from chalicelib.imports.model import PATIENT, internal_id
 
-REQUIRED = ("patient_id", "date", "kind", "amount")
+REQUIRED = ("date", "kind", "amount")  # and one of PATIENT_COLUMNS
+PATIENT_COLUMNS = ("patient_id", "patnum")  # Chairside's id, or the source system's PatNum (mapped as imports do)
 OPTIONAL = ("line_id", "description", "invoice_id", "claim_id")
 MAX_ROWS = 10_000
 DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y")
@@ -65,13 +67,23 @@ def _date(text: str) -> date:
     raise ValueError("dates look like 2027-03-14 or 03/14/2027")
 
 
-def _line_id(row: dict[str, str], occurrence: int) -> str:
+def _line_id(row: dict[str, str], patient_id: str, occurrence: int) -> str:
     own = row.get("line_id", "")
-    basis = ["id", own] if own else ["row", *(row.get(c, "") for c in (*REQUIRED, *OPTIONAL[1:])), str(occurrence)]
+    content = (patient_id, *(row.get(c, "") for c in (*REQUIRED, *OPTIONAL[1:])))
+    basis = ["id", own] if own else ["row", *content, str(occurrence)]
     return "imp-" + hashlib.sha256("\x1f".join(basis).encode()).hexdigest()[:24]
 
 
-def parse_ledger_csv(raw: bytes, posted_by: str = "import") -> ParsedLines:
+def _patient(row: dict[str, str], source: str) -> str:
+    if row.get("patient_id"):
+        return row["patient_id"]
+    if row.get("patnum"):
+        return internal_id(source, PATIENT, row["patnum"])
+    raise LineError("patient_id (or PatNum) is empty")
+
+
+def parse_ledger_csv(raw: bytes, posted_by: str = "import", source: str = "csv") -> ParsedLines:
+    """``source`` names the system PatNum values come from, as for patient imports (``csv`` by default)."""
     text = _text(raw)
     try:
         reader = csv.reader(io.StringIO(text), csv.Sniffer().sniff(text[:4096], delimiters=",;\t|"))
@@ -82,6 +94,8 @@ def parse_ledger_csv(raw: bytes, posted_by: str = "import") -> ParsedLines:
         raise CsvFileError("the file is empty")
     names = [h.strip().lower() for h in header]
     missing = [c for c in REQUIRED if c not in names]
+    if not any(c in names for c in PATIENT_COLUMNS):
+        missing.insert(0, "patient_id (or PatNum)")
     if missing:
         raise CsvFileError(f"missing column(s): {', '.join(missing)}")
     parsed = ParsedLines()
@@ -97,12 +111,13 @@ def parse_ledger_csv(raw: bytes, posted_by: str = "import") -> ParsedLines:
             if kind not in IMPORT_KINDS:
                 raise LineError(f"kind is one of {', '.join(IMPORT_KINDS)}")
             amount = parse_cents(row["amount"], allow_negative=kind == ADJUSTMENT)
-            fingerprint = "\x1f".join(row.get(c, "") for c in (*REQUIRED, *OPTIONAL))
+            patient_id = _patient(row, source)
+            fingerprint = "\x1f".join((patient_id, *(row.get(c, "") for c in (*REQUIRED, *OPTIONAL))))
             seen[fingerprint] = seen.get(fingerprint, 0) + 1
             line = check_line(
                 LedgerLine(
-                    id=_line_id(row, seen[fingerprint]),
-                    patient_id=row["patient_id"],
+                    id=_line_id(row, patient_id, seen[fingerprint]),
+                    patient_id=patient_id,
                     kind=kind,
                     amount_cents=amount,
                     posted_on=_date(row["date"]),

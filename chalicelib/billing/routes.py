@@ -8,6 +8,7 @@ out as integer cents (``*_cents``) with a display string.
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +30,7 @@ TAG = "billing"
 BILLING_ROLES = ("owner", "manager", "front_desk")
 REFUND_ROLES = ("owner", "manager")
 MAX_WEBHOOK_BYTES = 512 * 1024
+SOURCE = re.compile(r"^[A-Za-z0-9._-]{1,40}$")  # as for patient imports
 AMOUNT = {"type": ["string", "number"], "description": 'dollars, e.g. "19.99"; at most two decimals'}
 
 
@@ -232,15 +234,20 @@ def staff_ledger(practice_id: str, patient_id: str) -> Response:
     tag=TAG,
     body={"type": "string", "format": "binary"},
     body_type="text/csv",
+    query={"source": {"type": "string", "pattern": SOURCE.pattern, "description": "the system PatNum values are from"}},
     content_types=["text/csv"],
 )
 def import_lines(practice_id: str) -> Response:
     request = bp.current_request
     caller = staff_caller(request, practice_id, roles=("owner", "manager"))
+    params: dict[str, str] = dict(request.query_params or {})
+    source = params.get("source") or "csv"
+    if not SOURCE.match(source):
+        raise Unprocessable("source is 1-40 letters, digits, dots, dashes or underscores", code="invalid_source")
     raw = _raw(request)
     if len(raw) > service.MAX_IMPORT_BYTES:
         raise PayloadTooLarge("the file is larger than 2 MB")
-    result = _billing().import_lines(practice_id, raw, caller.user_id)
+    result = _billing().import_lines(practice_id, raw, caller.user_id, source)
     return respond({"lines": result.lines, "patients": result.patients})
 
 
@@ -488,6 +495,32 @@ def start_payment() -> Response:
     ):
         raise Unprocessable("patient_ids is a list of ids", code="invalid_field")
     return _payment(_billing().start_payment(caller, patient_ids, amount_or_none(body.get("amount"))))
+
+
+@route(
+    bp,
+    "/payments/{payment_intent_id}/confirm",
+    "POST",
+    summary="Confirm a payment with a card token from Stripe.js createToken (the client secret is the proof)",
+    auth="public",
+    tag=TAG,
+    body={
+        "type": "object",
+        "required": ["client_secret", "card_token"],
+        "properties": {"client_secret": {"type": "string"}, "card_token": {"type": "string", "pattern": "^tok_"}},
+    },
+)
+def confirm_card(payment_intent_id: str) -> Response:
+    body = _body(bp.current_request)
+    done = _billing().confirm_card(payment_intent_id, body.get("client_secret"), body.get("card_token"))
+    return respond(
+        {
+            "payment_intent_id": done.id,
+            "status": done.status,
+            "requires_action": done.status == "requires_action",
+            "amount_cents": done.amount_cents,
+        }
+    )
 
 
 # --- pay links (public; the signed token is the key, the birth date the check) -------------------------

@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 from chalicelib.adapters.messaging import Email, EmailSender, Sms, SmsSender
 from chalicelib.adapters.stripe_gateway import (
     CardDeclined,
+    ConfirmedIntent,
     GatewayError,
     GatewayNotConfigured,
     GatewayRejected,
+    IntentNotFound,
     PaymentGateway,
     SignatureInvalid,
 )
@@ -435,12 +437,12 @@ class Billing:
         self._audit(practice_id, Actor(ACTOR_STAFF, staff_id), "ledger.write", [patient.id], f"ledger:{line.id}")
         return line
 
-    def import_lines(self, practice_id: str, raw: bytes, staff_id: str) -> ImportResult:
+    def import_lines(self, practice_id: str, raw: bytes, staff_id: str, source: str = "csv") -> ImportResult:
         self._practice(practice_id)
         if len(raw) > MAX_IMPORT_BYTES:
             raise Unprocessable(f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB", code="too_large")
         try:
-            parsed = parse_ledger_csv(raw, posted_by=staff_id)
+            parsed = parse_ledger_csv(raw, posted_by=staff_id, source=source)
         except CsvFileError as exc:
             raise Unprocessable(str(exc), code="invalid_file") from exc
         wanted = list(dict.fromkeys(x.patient_id for x in parsed.lines))
@@ -751,6 +753,33 @@ class Billing:
         return PaymentStart(
             created.id, created.client_secret, amount, CURRENCY, self.gateway.publishable_key, allocation
         )
+
+    def confirm_card(self, payment_intent_id: str, client_secret: object, card_token: object) -> ConfirmedIntent:
+        """Confirm a PaymentIntent with a Stripe.js card token; the client secret is the proof, as for Stripe.js
+        itself. For pages whose Stripe.js cannot confirm with the Card Element (localstripe's stand-in)."""
+        if (
+            not valid_id(payment_intent_id)
+            or not isinstance(client_secret, str)
+            or not 0 < len(client_secret) <= 200
+            or not isinstance(card_token, str)
+            or not card_token.startswith("tok_")
+            or len(card_token) > 100
+        ):
+            raise Unprocessable("send the payment's client_secret and a card_token (tok_...)", code="invalid_field")
+        try:
+            done = self.gateway.confirm_card(
+                payment_intent_id=payment_intent_id, client_secret=client_secret, card_token=card_token
+            )
+        except IntentNotFound as exc:
+            raise NotFound("no such payment") from exc
+        except GatewayError as exc:
+            raise _gateway_error(exc) from exc
+        practice_id = done.metadata.get("practice_id", "")
+        if valid_id(practice_id) and self.practices.get(practice_id) is not None:
+            patients = [p for p, _ in decode_allocation(done.metadata.get("alloc", ""))]
+            actor = Actor(ACTOR_ANONYMOUS, "client-secret")
+            self._audit(practice_id, actor, "payment.confirm", patients, f"payment:{payment_intent_id}")
+        return done
 
     # -- pay links (public, signed) ---------------------------------------------------------------
     def _link_from_token(self, token: str, purpose: str = PAY_PURPOSE) -> tuple[Practice, PayLink]:

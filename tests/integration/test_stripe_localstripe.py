@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -161,3 +162,33 @@ def test_a_declined_card_leaves_the_ledger_untouched(world: BillingWorld, locals
     assert world.deps.extras["forwarder"].deliveries == [200]
     assert [x.kind for x in world.lines("PAT-B")] == ["charge"]
     assert world.balance("PAT-B") == 4200
+
+
+def card_token(base: str, number: str = "4242424242424242") -> str:
+    """What localstripe's Stripe.js stand-in does for ``stripe.createToken(cardElement)``: the browser sends the
+    card to Stripe with the publishable key, never to us."""
+    form = f"card[number]={number}&card[exp_month]=12&card[exp_year]=2030&card[cvc]=123&key=pk_test_local"
+    request = urllib.request.Request(
+        f"{base}/v1/tokens",
+        data=form.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(json.loads(response.read())["id"])
+
+
+def test_a_page_pays_with_a_card_token_and_the_client_secret_and_the_webhook_pays_the_ledger(
+    world: BillingWorld, localstripe: str
+) -> None:
+    world.charge("PAT-C", "8.29")
+    started = world.post("/patient/payments", {}, world.patient_headers("PAT-C")).json_body
+    pi, secret = started["payment_intent_id"], started["client_secret"]
+    token = card_token(localstripe)
+    wrong = world.post(f"/payments/{pi}/confirm", {"client_secret": f"{pi}_secret_guess", "card_token": token})
+    assert wrong.status_code == 404
+    done = world.post(f"/payments/{pi}/confirm", {"client_secret": secret, "card_token": token})
+    assert done.status_code == 200, done.body
+    assert (done.json_body["status"], done.json_body["amount_cents"]) == ("succeeded", 829)
+    wait_for(lambda: world.balance("PAT-C") == 0)
+    assert [x.amount_cents for x in world.lines("PAT-C") if x.kind == PAYMENT] == [829]

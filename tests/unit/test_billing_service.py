@@ -586,3 +586,27 @@ def test_the_overview_says_what_is_owed_now_and_what_waits_on_insurance(world: W
     assert (o.family.owed_now_cents, o.family.pending_insurance_cents) == (8000, 12000)
     assert o.months == ["2027-03"]
     assert "billing.read" in actions(world)
+
+
+def test_a_file_exported_with_patnums_lands_on_the_patients_imported_from_the_same_system(world: World) -> None:
+    from chalicelib.imports.model import PATIENT, internal_id
+
+    pid = internal_id("opendental", PATIENT, "77")
+    world.patients.add("P1", factories.patient(pid))
+    raw = b"PatNum;Date;Kind;Amount;Description\n77;2027-03-02;charge;45.00;Exam\n"
+    assert world.billing.import_lines("P1", raw, world.staff, source="opendental").lines == 1
+    assert world.balance(pid) == 4500
+
+
+def test_a_card_token_confirms_a_payment_only_with_that_payments_client_secret(world: World) -> None:
+    world.charge("PAT-A", "19.99")
+    start = world.billing.start_payment(session("PAT-A"), None, None)
+    with pytest.raises(NotFound):
+        world.billing.confirm_card(start.payment_intent_id, "pi_other_secret_fake", "tok_visa")
+    with pytest.raises(ApiError) as bad:
+        world.billing.confirm_card(start.payment_intent_id, start.client_secret, "4242424242424242")
+    assert bad.value.status == 422
+    done = world.billing.confirm_card(start.payment_intent_id, start.client_secret, "tok_visa")
+    assert (done.status, done.amount_cents) == ("succeeded", 1999)
+    assert "payment.confirm" in actions(world)
+    assert world.balance("PAT-A") == 1999  # the ledger moves only when Stripe's webhook says so
