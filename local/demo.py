@@ -20,7 +20,7 @@ import json
 import random
 import sys
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -596,7 +596,7 @@ def load_demo(
     anchor: date | None = None,
     seed: int = DEFAULT_SEED,
     patients: int = 2000,
-    progress: Any = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> DemoInfo:
     """Create Maple Dental and import its bundle through the importer, against the configured table.
 
