@@ -95,7 +95,7 @@ export function clockLabel(hhmm, lang) {
 }
 
 /**
- * Opening hours {mon: [["08:00","12:00"], ...], ...} as rows [{days: "Mon – Thu", times: "8:00 AM – 12:00 PM, ..."}],
+ * Opening hours {mon: [["08:00","12:00"], ...], ...} as rows [{days: "Mon – Thu", times: ["8:00 AM – 12:00 PM", ...]}],
  * consecutive days with the same hours merged; closed days left out.
  */
 export function hoursRows(hours, lang) {
@@ -112,7 +112,7 @@ export function hoursRows(hours, lang) {
     if (Array.isArray(spans) && spans.length) {
       rows.push({
         days: i === j ? dayName(i) : `${dayName(i)} – ${dayName(j)}`,
-        times: spans.map(([a, b]) => `${clockLabel(a, lang)} – ${clockLabel(b, lang)}`).join(", "),
+        times: spans.map(([a, b]) => `${clockLabel(a, lang)} – ${clockLabel(b, lang)}`),
       });
     }
     i = j + 1;

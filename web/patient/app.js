@@ -505,8 +505,7 @@ function emptyState(t) {
     h("h2", { id: "empty-title" }, t("home.emptyTitle")),
     h("p", { class: "muted" }, p.phone ? t("home.emptyBody") : t("home.emptyNoPhone")),
     p.phone ? h("a", { class: "btn btn-primary tel-link", href: telHref(p.phone) }, icon(ICONS.phone), t("home.callPractice", { phone: displayPhone(p.phone) })) : "",
-    practiceAddress(p),
-    practiceHours(t, p),
+    h("div", { class: "practice-details" }, practiceAddress(p), practiceHours(t, p)),
   );
 }
 
@@ -534,7 +533,11 @@ function practiceHours(t, p) {
       "div",
       null,
       h("h3", { id: "hours-title" }, t("home.hours")),
-      h("dl", { aria: { labelledby: "hours-title" } }, rows.map((r) => h("div", null, h("dt", null, r.days), h("dd", null, r.times)))),
+      h(
+        "dl",
+        { aria: { labelledby: "hours-title" } },
+        rows.map((r) => h("div", null, h("dt", null, r.days), h("dd", null, r.times.map((span) => h("span", null, span))))),
+      ),
     ),
   );
 }
