@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from bench import demo_import, import_time
+from bench import demo_import, deploy, import_time
 
-BENCHES = [import_time.run, demo_import.run]
+BENCHES = [import_time.run, demo_import.run, deploy.run]
 
 
 def main() -> int:
