@@ -98,7 +98,8 @@ def main(argv: list[str]) -> int:
     env = dict(os.environ)
     # chalice package needs a region to name things; it makes no AWS call.
     env.setdefault("AWS_DEFAULT_REGION", env.get("AWS_REGION", "us-east-1"))
-    for local_only in ("AWS_ENDPOINT_URL", "LOCAL_OUTBOX"):
+    # Packaging makes no AWS call: no profile (a missing one would stop chalice), no local endpoint.
+    for local_only in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "LOCAL_OUTBOX"):
         env.pop(local_only, None)
     chalice = Path(sys.executable).with_name("chalice")
     cmd = [str(chalice), "package", "--stage", "prod", "--merge-template", "infra/resources.yaml", str(out)]
