@@ -369,9 +369,6 @@ class Plan:
     def paid_cents(self) -> int:
         return sum(min(i.paid_cents, i.amount_cents) for i in self.instalments)
 
-    def next_due(self) -> Instalment | None:
-        return next((i for i in self.instalments if not i.is_paid), None)
-
 
 def make_plan(
     plan_id: str, patient_id: str, total: int, count: int, first_due: date, every: str, today: date, by: str = ""
@@ -638,10 +635,6 @@ class Applied:
     state: IntentState
     lines: tuple[LedgerLine, ...] = ()
     newly_paid: bool = False
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.lines) or self.newly_paid
 
 
 def payment_line_id(payment_intent_id: str) -> str:

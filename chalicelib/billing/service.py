@@ -498,7 +498,7 @@ class Billing:
         state = self.store.intent(practice_id, payment_intent_id) if valid_id(payment_intent_id) else None
         if state is None or not state.paid_cents:
             raise NotFound("no such card payment")
-        left = state.paid_cents - max(state.refund_target_cents, state.refunded_cents)
+        left = state.paid_cents - state.refund_target_cents  # refunds Stripe reported count, even if not yet written
         if left <= 0:
             raise Unprocessable("this payment has been refunded in full", code="nothing_to_refund")
         amount = left if requested is None else requested
