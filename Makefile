@@ -62,7 +62,7 @@ integration: $(STAMP)
 e2e: $(STAMP) chromium
 	$(PY) -m pytest tests/e2e
 
-bench: $(STAMP)
+bench: $(STAMP) out/sam.yaml
 	$(PY) -m bench
 
 clean:
