@@ -451,9 +451,13 @@ class Billing:
         for line in parsed.lines:
             if line.patient_id not in known:
                 errors.append(RowError(parsed.rows[line.id], f"no patient {line.patient_id} in this practice"))
-        for invoice_id, patient_id in dict.fromkeys((x.invoice_id, x.patient_id) for x in parsed.lines if x.invoice_id):
-            if patient_id in known and self.store.claim_invoice(practice_id, invoice_id, patient_id) != patient_id:
-                errors.append(RowError(0, f"invoice {invoice_id} belongs to another patient"))
+        claimed: set[tuple[str, str]] = set()
+        for line in parsed.lines:
+            if not line.invoice_id or line.patient_id not in known or (line.invoice_id, line.patient_id) in claimed:
+                continue
+            claimed.add((line.invoice_id, line.patient_id))
+            if self.store.claim_invoice(practice_id, line.invoice_id, line.patient_id) != line.patient_id:
+                errors.append(RowError(parsed.rows[line.id], f"invoice {line.invoice_id} belongs to another patient"))
         if errors:
             raise RowsRejected(sorted(errors, key=lambda e: e.row))
         if not parsed.lines:

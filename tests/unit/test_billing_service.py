@@ -610,3 +610,11 @@ def test_a_card_token_confirms_a_payment_only_with_that_payments_client_secret(w
     assert (done.status, done.amount_cents) == ("succeeded", 1999)
     assert "payment.confirm" in actions(world)
     assert world.balance("PAT-A") == 1999  # the ledger moves only when Stripe's webhook says so
+
+
+def test_an_imported_invoice_number_of_another_patient_is_named_by_its_row(world: World) -> None:
+    world.charge("PAT-A", "10.00", invoice="INV-5")
+    raw = b"patient_id,date,kind,amount,invoice_id\nPAT-B,2027-03-01,charge,1.00,\nPAT-B,2027-03-01,charge,2.00,INV-5\n"
+    with pytest.raises(ApiError) as refused:
+        world.billing.import_lines("P1", raw, world.staff)
+    assert [r["row"] for r in refused.value.body()["error"]["rows"]] == [3]
