@@ -11,6 +11,8 @@ from chalicelib.appointments.routes import bp as appointments_bp
 from chalicelib.audit.routes import bp as audit_bp
 from chalicelib.billing.routes import bp as billing_bp
 from chalicelib.identity.routes import bp as identity_bp
+from chalicelib.images import handlers as images
+from chalicelib.images.routes import bp as images_bp
 from chalicelib.imports.routes import bp as imports_bp
 from chalicelib.patients.routes import bp as patients_bp
 from chalicelib.platform import jobs
@@ -31,8 +33,18 @@ app.register_blueprint(patients_bp)
 app.register_blueprint(audit_bp)
 app.register_blueprint(appointments_bp)
 app.register_blueprint(billing_bp)
+app.register_blueprint(images_bp)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="tick")
 def tick(event: CloudWatchEvent) -> dict[str, Any]:
     return jobs.run_all(deps().clock.now())
+
+
+# The image bucket's ObjectCreated notifications (prefix incoming/) invoke this function. Not
+# @app.on_s3_event: `chalice package` (CloudFormation) refuses that decorator, so the bucket's
+# NotificationConfiguration in infra/resources.yaml targets this function instead; the event is
+# the same S3 notification either way. Locally, POST .../images/{id}/uploaded runs the same use case.
+@app.lambda_function(name="process_image_upload")
+def process_image_upload(event: dict[str, Any], context: Any) -> dict[str, int]:
+    return images.upload_event(event)

@@ -31,6 +31,8 @@ Entity key templates (the capability ``store.py`` modules define the items):
 | pay link          | PRACTICE#<p>      | PAYLINK#<link id>                    |                                                   |                                                  |
 | payment plan      | PRACTICE#<p>      | PLAN#<plan id>                       |                                                   | PRACTICE#<p>#PATIENT#<id> / PLAN#<created>#<plan> |
 | plan instalment   | PRACTICE#<p>      | PLAN#<plan id>#INST#<nn>             | PRACTICE#<p>#INSTALMENTS#<YYYY-MM> / <due>#<plan>#<nn> |                                                  |
+| image (x-ray/photo) | PRACTICE#<p>    | IMAGE#<image id>                     |                                                   | PRACTICE#<p>#PATIENT#<id> / IMAGE#<taken on>#<image id> |
+| image share link  | PRACTICE#<p>      | SHARE#<share id>                     |                                                   | PRACTICE#<p>#PATIENT#<id> / SHARE#<created UTC>#<share id> |
 
 Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to the end):
 
@@ -63,6 +65,12 @@ Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to th
 | a patient's payment plans                        | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with PLAN# |
 | a plan's instalments                             | Query PK, SK begins_with PLAN#<plan>#INST#                |
 | instalments due in a date range (reminders)      | Query GSI1 PRACTICE#<p>#INSTALMENTS#<month> per month, SK between <start> and <end>~ |
+| a patient's images, newest taken first (gallery) | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with IMAGE#, descending |
+| images by id (view, bulk download, share open)   | GetItem / BatchGetItem IMAGE#<id> (ownership checked on the items) |
+| the image an upload belongs to (S3 event)        | GetItem IMAGE#<id>; the practice and id come from the key incoming/<p>/<id> |
+| finish processing an upload (once)               | UpdateItem IMAGE#<id> condition status = awaiting_upload  |
+| a patient's share links, newest first            | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with SHARE#, descending |
+| open or revoke a share link                      | GetItem SHARE#<id> (practice and id from the signed token); revoke: UpdateItem condition revoked_at absent |
 
 Expiring items (codes, sessions, counters, slot locks, waitlist entries and offers) carry ``expires_at`` (epoch seconds), the table's TTL attribute.
 TTL deletes late, so readers check expiry themselves. Sign-in invariants (chalicelib/identity/store.py):
@@ -79,6 +87,10 @@ Import invariants (chalicelib/imports/store.py): ids derive from (source system,
 whose ``source_hash`` matches the stored one is not written; contact links are written before the records
 granting them; an update is one TransactWriteItems of the item (conditional on the ``source_hash`` compared,
 or on ``version`` for appointments) and the deletes of the links it revokes.
+Image invariants (chalicelib/images/store.py): an image is written once (attribute_not_exists) as
+``awaiting_upload`` with a TTL (an upload never sent is forgotten) and leaves that state once, by an update
+conditioned on it, which also removes the TTL; only ``ready`` images are shown to patients. A share item keeps
+a TTL 90 days past its link's expiry; its link is a signed token, so no token is stored.
 """
 
 from __future__ import annotations
