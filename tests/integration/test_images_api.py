@@ -290,3 +290,13 @@ def test_the_bucket_cors_rules_let_the_site_upload_and_nobody_else(aws: None) ->
     client("s3").put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})
     stored = client("s3").get_bucket_cors(Bucket=bucket)["CORSRules"]
     assert stored[0]["AllowedOrigins"] == ["https://smile.example.test"]
+
+
+def test_the_local_demo_gives_a_patient_two_x_rays_and_a_photo_all_viewable(world: Client) -> None:
+    from chalicelib.images.demo import load_demo
+
+    made = load_demo("P1", ["PAT-A"])
+    listed = world.http.get("/patient/images", headers=bearer("tok-pat-a")).json_body["images"]
+    assert sorted(i["id"] for i in listed) == sorted(made)
+    assert sorted(i["kind"] for i in listed) == ["bitewing", "intraoral_photo", "periapical"]
+    assert all(i["thumbnail_url"] for i in listed)
