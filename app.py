@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalice import Chalice, Rate
-from chalice.app import CloudWatchEvent
+from chalice.app import CloudWatchEvent, SNSEvent
 
 from chalicelib.appointments.routes import bp as appointments_bp
 from chalicelib.audit.routes import bp as audit_bp
@@ -20,6 +20,8 @@ from chalicelib.platform.deps import deps
 from chalicelib.platform.middleware import json_errors, observed
 from chalicelib.platform.routes import bp as platform_bp
 from chalicelib.practices.routes import bp as practices_bp
+from chalicelib.reminders import handlers as reminders
+from chalicelib.reminders.routes import bp as reminders_bp
 
 app = Chalice(app_name="chairside", configure_logs=False)
 app.register_middleware(observed(app), "all")
@@ -31,6 +33,7 @@ app.register_blueprint(identity_bp)
 app.register_blueprint(imports_bp)
 app.register_blueprint(patients_bp)
 app.register_blueprint(audit_bp)
+app.register_blueprint(reminders_bp)
 app.register_blueprint(appointments_bp)
 app.register_blueprint(billing_bp)
 app.register_blueprint(images_bp)
@@ -39,6 +42,16 @@ app.register_blueprint(images_bp)
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="tick")
 def tick(event: CloudWatchEvent) -> dict[str, Any]:
     return jobs.run_all(deps().clock.now())
+
+
+@app.on_sns_message(topic=reminders.INBOUND_SMS_TOPIC, name="inbound_sms")
+def inbound_sms(event: SNSEvent) -> dict[str, Any]:
+    return reminders.inbound_sms(event.message)
+
+
+@app.on_sns_message(topic=reminders.SES_FEEDBACK_TOPIC, name="ses_feedback")
+def ses_feedback(event: SNSEvent) -> dict[str, Any]:
+    return reminders.ses_feedback(event.message)
 
 
 # The image bucket's ObjectCreated notifications (prefix incoming/) invoke this function. Not

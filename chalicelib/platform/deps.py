@@ -31,6 +31,11 @@ class Deps:
     _patient_sessions: PatientSessions | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        from chalicelib.reminders.handlers import subscribe
+
+        subscribe(self)  # every appointment change (re)plans its reminders
+
     @property
     def auditor(self) -> Auditor:
         return Auditor(self.audit_store, self.clock)

@@ -1,0 +1,769 @@
+"""Reminder items and their repository (DynamoDB through pynamodb).
+
+Keys (all under ``PK = PRACTICE#<p>``; chalicelib/platform/table.py holds the whole map):
+
+- policy: ``REMINDER_POLICY`` (current) and ``REMINDER_POLICY#<version, 6 digits>`` (history)
+- touch: ``TOUCH#<touch id>``; GSI1 (sparse, open touches only) ``PRACTICE#<p>#DUE#<UTC date>`` /
+  ``<due UTC>#<touch id>``; GSI2 ``PRACTICE#<p>#PATIENT#<id>`` / ``MSG#<due UTC>#<touch id>``
+- sweep state: ``REMINDER_SWEEP``; address state: ``ADDRESS#<E.164 or email>``
+- preferences: ``CONTACTPREFS#<patient>``; daily cap: ``REMINDED#<patient>#<local date>`` (TTL)
+- inbox: ``INBOX#<UTC>#<id>``; inbound SMS seen: ``INBOUND#<provider message id>`` (TTL)
+- recall: ``RECALL#<patient>``
+
+Touch ids: ``APPT#<appointment>#reminder#<rule>#<planned start>``, ``APPT#<appointment>#cancelled``,
+``APPT#<appointment>#moved#<new start>``, ``RECALL#<patient>#<due date>#<n>``. A touch keeps its GSI1
+keys only while pending or claimed, so the due index holds only what may still be sent.
+
+Invariants, all by conditional writes: a touch is created once (``attribute_not_exists``); it is
+claimed by one sweep (``status = pending AND due = :due``, or a claim whose lease ran out); only a
+pending touch is cancelled or re-timed by the planner; the policy moves from version n to n+1 once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.appointments.model import Appointment
+from chalicelib.appointments.store import AppointmentItem, appointment_from
+from chalicelib.patients.store import PatientItem, patient_from
+from chalicelib.platform.table import TableItem, practice_pk
+from chalicelib.reminders.model import (
+    CANCELLED,
+    CLAIMED,
+    EMAIL,
+    OPEN_STATES,
+    PENDING,
+    SMS,
+    AddressState,
+    ContactPrefs,
+    InboxEntry,
+    Policy,
+    PolicyConflict,
+    RecallRecord,
+    SendingHours,
+    Snapshot,
+    SweepState,
+    Touch,
+    parse_clock,
+    policy_from_dict,
+)
+
+BATCH_GET = 100
+
+
+def iso(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def compact(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+# --- items -------------------------------------------------------------------------------------------
+
+
+class ReminderPolicyItem(TableItem, discriminator="ReminderPolicy"):
+    policy = JSONAttribute(default=dict)
+    policy_version = NumberAttribute(default=0)
+    changed_by = UnicodeAttribute(default="")
+
+
+class TouchItem(TableItem, discriminator="ReminderTouch"):
+    touch_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    rule_key = UnicodeAttribute(default="")
+    subject_id = UnicodeAttribute()
+    patient_id = UnicodeAttribute()
+    due = UTCDateTimeAttribute()
+    channel = UnicodeAttribute()
+    fallback = BooleanAttribute(default=True)
+    after_confirm = BooleanAttribute(default=False)
+    planned_start = UTCDateTimeAttribute(null=True)
+    status = UnicodeAttribute(default=PENDING)
+    reason = UnicodeAttribute(default="")
+    attempts = NumberAttribute(default=0)
+    claimed_until = UTCDateTimeAttribute(null=True)
+    sent_at = UTCDateTimeAttribute(null=True)
+    sent_channel = UnicodeAttribute(default="")
+    sent_to = UnicodeAttribute(default="")
+    provider_message_id = UnicodeAttribute(default="")
+    notes = ListAttribute(of=UnicodeAttribute, default=list)
+    policy_version = NumberAttribute(default=0)
+    recall_due = UnicodeAttribute(null=True)
+    recipients = JSONAttribute(default=list)
+
+
+class SweepStateItem(TableItem, discriminator="ReminderSweep"):
+    watermark = UTCDateTimeAttribute(null=True)
+    next_plan_at = UTCDateTimeAttribute(null=True)
+    next_recall_at = UTCDateTimeAttribute(null=True)
+    planned_version = NumberAttribute(default=0)
+
+
+class AddressItem(TableItem, discriminator="ContactAddress"):
+    address = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    sms_opt_out = BooleanAttribute(default=False)
+    sms_opt_out_at = UTCDateTimeAttribute(null=True)
+    sms_opt_out_word = UnicodeAttribute(default="")
+    sms_blocked = BooleanAttribute(default=False)
+    sms_blocked_at = UTCDateTimeAttribute(null=True)
+    email_suppressed = BooleanAttribute(default=False)
+    suppressed_reason = UnicodeAttribute(default="")
+    suppressed_at = UTCDateTimeAttribute(null=True)
+    soft_bounces = NumberAttribute(default=0)
+    soft_bounce_messages = UnicodeSetAttribute(null=True)
+    unsubscribed = UnicodeSetAttribute(null=True)
+
+
+class PrefsItem(TableItem, discriminator="ContactPrefs"):
+    patient_id = UnicodeAttribute()
+    channels = JSONAttribute(default=dict)
+    sending_start = UnicodeAttribute(null=True)
+    sending_end = UnicodeAttribute(null=True)
+    language = UnicodeAttribute(default="")
+    changed_by = UnicodeAttribute(default="")
+
+
+class DailyCapItem(TableItem, discriminator="ReminderCap"):
+    patient_id = UnicodeAttribute()
+    day = UnicodeAttribute()
+    reminders = NumberAttribute(default=1)
+
+
+class InboxItem(TableItem, discriminator="InboxItem"):
+    entry_id = UnicodeAttribute()
+    at = UTCDateTimeAttribute()
+    kind = UnicodeAttribute()
+    address = UnicodeAttribute(default="")
+    patient_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    text = UnicodeAttribute(default="")
+    status = UnicodeAttribute(default="open")
+
+
+class InboundSeenItem(TableItem, discriminator="InboundSeen"):
+    message_id = UnicodeAttribute()
+
+
+class RecallItem(TableItem, discriminator="Recall"):
+    patient_id = UnicodeAttribute()
+    last_visit = UnicodeAttribute()
+    due = UnicodeAttribute()
+
+
+# --- conversions ---------------------------------------------------------------------------------------
+
+
+def due_bucket(practice_id: str, due: datetime) -> str:
+    return f"PRACTICE#{practice_id}#DUE#{due.astimezone(UTC).date().isoformat()}"
+
+
+def touch_item(t: Touch) -> TouchItem:
+    open_ = t.status in OPEN_STATES
+    return TouchItem(
+        practice_pk(t.practice_id),
+        f"TOUCH#{t.id}",
+        gsi1pk=due_bucket(t.practice_id, t.due) if open_ else None,
+        gsi1sk=f"{iso(t.due)}#{t.id}" if open_ else None,
+        gsi2pk=f"PRACTICE#{t.practice_id}#PATIENT#{t.patient_id}",
+        gsi2sk=f"MSG#{iso(t.due)}#{t.id}",
+        touch_id=t.id,
+        kind=t.kind,
+        rule_key=t.key,
+        subject_id=t.subject_id,
+        patient_id=t.patient_id,
+        due=t.due,
+        channel=t.channel,
+        fallback=t.fallback,
+        after_confirm=t.after_confirm,
+        planned_start=t.planned_start,
+        status=t.status,
+        reason=t.reason,
+        attempts=t.attempts,
+        claimed_until=t.claimed_until,
+        sent_at=t.sent_at,
+        sent_channel=t.sent_channel,
+        sent_to=t.sent_to,
+        provider_message_id=t.provider_message_id,
+        notes=list(t.notes),
+        policy_version=t.policy_version,
+        recall_due=t.recall_due.isoformat() if t.recall_due else None,
+        recipients=[list(r) for r in t.recipients],
+        created_at=t.created_at or datetime.now(UTC),
+    )
+
+
+def touch_from(i: TouchItem) -> Touch:
+    return Touch(
+        practice_id=str(i.pk).removeprefix("PRACTICE#"),
+        id=i.touch_id,
+        kind=i.kind,
+        key=i.rule_key,
+        subject_id=i.subject_id,
+        patient_id=i.patient_id,
+        due=i.due,
+        channel=i.channel,
+        fallback=bool(i.fallback),
+        after_confirm=bool(i.after_confirm),
+        planned_start=i.planned_start,
+        status=i.status,
+        reason=i.reason,
+        attempts=int(i.attempts or 0),
+        claimed_until=i.claimed_until,
+        sent_at=i.sent_at,
+        sent_channel=i.sent_channel,
+        sent_to=i.sent_to,
+        provider_message_id=i.provider_message_id,
+        notes=[str(n) for n in i.notes or []],
+        policy_version=int(i.policy_version or 0),
+        recall_due=date.fromisoformat(i.recall_due) if i.recall_due else None,
+        recipients=[(str(c), str(a)) for c, a in (i.recipients or [])],
+        created_at=i.created_at,
+    )
+
+
+def address_from(i: AddressItem) -> AddressState:
+    return AddressState(
+        address=i.address,
+        channel=i.channel,
+        sms_opt_out=bool(i.sms_opt_out),
+        sms_blocked=bool(i.sms_blocked),
+        email_suppressed=bool(i.email_suppressed),
+        suppressed_reason=i.suppressed_reason,
+        soft_bounces=int(i.soft_bounces or 0),
+        unsubscribed=frozenset(i.unsubscribed or ()),
+    )
+
+
+def prefs_from(i: PrefsItem) -> ContactPrefs:
+    hours = None
+    if i.sending_start and i.sending_end:
+        hours = SendingHours(parse_clock(i.sending_start), parse_clock(i.sending_end))
+    return ContactPrefs(channels=dict(i.channels or {}), sending_hours=hours, language=i.language or "")
+
+
+def recall_from(i: RecallItem) -> RecallRecord:
+    return RecallRecord(i.patient_id, date.fromisoformat(i.last_visit), date.fromisoformat(i.due))
+
+
+def _channel_of(address: str) -> str:
+    return EMAIL if "@" in address else SMS
+
+
+def _conditional_failed(exc: Exception) -> bool:
+    return getattr(exc, "cause_response_code", "") == "ConditionalCheckFailedException"
+
+
+# --- the repository --------------------------------------------------------------------------------------
+
+
+class ReminderStore:
+    """Repository for everything the reminder engine keeps. One practice per call."""
+
+    def __init__(self) -> None:
+        self._connection: Connection | None = None
+
+    def _tx(self) -> Connection:
+        if self._connection is None:
+            self._connection = Connection(region=TableItem.Meta.region)
+        return self._connection
+
+    # -- policy -----------------------------------------------------------------------------------
+    def policy(self, practice_id: str) -> Policy:
+        try:
+            item = ReminderPolicyItem.get(practice_pk(practice_id), "REMINDER_POLICY")
+        except ReminderPolicyItem.DoesNotExist:
+            return Policy()
+        return policy_from_dict(dict(item.policy or {}), version=int(item.policy_version or 0))
+
+    def save_policy(self, practice_id: str, policy: Policy, expected_version: int, by: str, at: datetime) -> Policy:
+        new_version = expected_version + 1
+        body = {k: v for k, v in policy.as_dict().items() if k != "version"}
+        current = ReminderPolicyItem(
+            practice_pk(practice_id), "REMINDER_POLICY", policy=body, policy_version=new_version, changed_by=by
+        )
+        current.updated_at = at
+        history = ReminderPolicyItem(
+            practice_pk(practice_id),
+            f"REMINDER_POLICY#{new_version:06d}",
+            policy=body,
+            policy_version=new_version,
+            changed_by=by,
+        )
+        history.created_at = at
+        condition = (
+            ReminderPolicyItem.pk.does_not_exist()
+            if expected_version == 0
+            else ReminderPolicyItem.policy_version == expected_version
+        )
+        try:
+            with TransactWrite(connection=self._tx()) as tx:
+                tx.save(current, condition=condition)
+                tx.save(history, condition=ReminderPolicyItem.pk.does_not_exist())
+        except TransactWriteError as exc:
+            if exc.cause_response_code == "TransactionCanceledException":
+                raise PolicyConflict("the policy was changed meanwhile") from exc
+            raise
+        return policy_from_dict(body, version=new_version)
+
+    def policy_history(self, practice_id: str, limit: int = 20) -> list[dict[str, Any]]:
+        out = []
+        for item in ReminderPolicyItem.query(
+            practice_pk(practice_id),
+            ReminderPolicyItem.sk.startswith("REMINDER_POLICY#"),
+            scan_index_forward=False,
+            limit=limit,
+        ):
+            out.append({"version": int(item.policy_version), "changed_by": item.changed_by, "at": iso(item.created_at)})
+            if len(out) >= limit:
+                break
+        return out
+
+    # -- touches ------------------------------------------------------------------------------------
+    def touches_with_prefix(self, practice_id: str, prefix: str) -> list[Touch]:
+        return [
+            touch_from(i) for i in TouchItem.query(practice_pk(practice_id), TouchItem.sk.startswith(f"TOUCH#{prefix}"))
+        ]
+
+    def create_touch(self, touch: Touch) -> bool:
+        try:
+            touch_item(touch).save(condition=TouchItem.pk.does_not_exist())
+        except PutError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def create_touches(self, touches: Sequence[Touch]) -> int:
+        """Create touches that do not exist yet (one conditional put each); returns how many were."""
+        return sum(self.create_touch(t) for t in touches)
+
+    def cancel_touches(self, touches: Sequence[tuple[Touch, str]]) -> int:
+        """Cancel touches that are still pending (one conditional update each)."""
+        return sum(self.cancel_touch(t, reason) for t, reason in touches)
+
+    def _update(self, touch: Touch, actions: list[Any], condition: Any) -> bool:
+        item = TouchItem(practice_pk(touch.practice_id), f"TOUCH#{touch.id}")
+        try:
+            item.update(actions=actions, condition=condition)
+        except UpdateError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def replan_touch(self, touch: Touch, due: datetime, from_status: str) -> bool:
+        """A pending (or planner-cancelled) touch takes a new due instant and is pending again."""
+        return self._update(
+            touch,
+            [
+                TouchItem.status.set(PENDING),
+                TouchItem.due.set(due),
+                TouchItem.reason.set(""),
+                TouchItem.gsi1pk.set(due_bucket(touch.practice_id, due)),
+                TouchItem.gsi1sk.set(f"{iso(due)}#{touch.id}"),
+                TouchItem.gsi2sk.set(f"MSG#{iso(due)}#{touch.id}"),
+            ],
+            TouchItem.status == from_status,
+        )
+
+    def cancel_touch(self, touch: Touch, reason: str) -> bool:
+        return self._update(
+            touch,
+            [
+                TouchItem.status.set(CANCELLED),
+                TouchItem.reason.set(reason),
+                TouchItem.gsi1pk.remove(),
+                TouchItem.gsi1sk.remove(),
+            ],
+            TouchItem.status == PENDING,
+        )
+
+    def due_touches(self, practice_id: str, after: datetime, until: datetime) -> list[Touch]:
+        """Open touches due in (after, until], oldest first: one Query per UTC day bucket, paged to the end."""
+        out: list[Touch] = []
+        low = f"{iso(after + timedelta(seconds=1))}"
+        high = f"{iso(until)}~"
+        day = after.astimezone(UTC).date()
+        while day <= until.astimezone(UTC).date():
+            bucket = f"PRACTICE#{practice_id}#DUE#{day.isoformat()}"
+            out.extend(touch_from(i) for i in TouchItem.gsi1.query(bucket, TouchItem.gsi1sk.between(low, high)))
+            day += timedelta(days=1)
+        return out
+
+    def claim(self, touches: Sequence[Touch], now: datetime, lease_until: datetime) -> list[Touch]:
+        """The touches this caller now owns. Each claim is one conditional update: pending at the due
+        instant we read, or claimed by someone whose lease has run out. (Not a transaction: its
+        all-or-nothing buys nothing here, since each claim stands alone.)"""
+        claimed: list[Touch] = []
+        for t in touches:
+            won = self._update(
+                t,
+                [
+                    TouchItem.status.set(CLAIMED),
+                    TouchItem.claimed_until.set(lease_until),
+                    TouchItem.attempts.add(1),
+                ],
+                ((TouchItem.status == PENDING) & (TouchItem.due == t.due))
+                | ((TouchItem.status == CLAIMED) & (TouchItem.claimed_until < now)),
+            )
+            if won:
+                t.status, t.claimed_until, t.attempts = CLAIMED, lease_until, t.attempts + 1
+                claimed.append(t)
+        return claimed
+
+    def record(self, practice_id: str, touches: Iterable[Touch], caps: Iterable[tuple[str, str, int]] = ()) -> None:
+        """Write the outcome of claimed touches (owned by the caller, so a plain batch put is safe),
+        and the daily-cap markers (patient id, local date, reminders that day), 25 items per request."""
+        with TableItem.batch_write() as batch:
+            for t in touches:
+                batch.save(touch_item(t))
+            for patient_id, day, count in caps:
+                batch.save(
+                    DailyCapItem(
+                        practice_pk(practice_id),
+                        f"REMINDED#{patient_id}#{day}",
+                        patient_id=patient_id,
+                        day=day,
+                        reminders=count,
+                        expires_at=int(
+                            (datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=3)).timestamp()
+                        ),
+                    )
+                )
+
+    def messages_for_patient(self, practice_id: str, patient_id: str, limit: int = 50) -> list[Touch]:
+        out = []
+        for i in TouchItem.gsi2.query(
+            f"PRACTICE#{practice_id}#PATIENT#{patient_id}",
+            TouchItem.gsi2sk.startswith("MSG#"),
+            scan_index_forward=False,
+        ):
+            out.append(touch_from(i))
+            if len(out) >= limit:
+                break
+        return out
+
+    # -- sweep state ----------------------------------------------------------------------------------
+    def sweep_state(self, practice_id: str) -> SweepState | None:
+        try:
+            i = SweepStateItem.get(practice_pk(practice_id), "REMINDER_SWEEP", consistent_read=True)
+        except SweepStateItem.DoesNotExist:
+            return None
+        return SweepState(i.watermark, i.next_plan_at, i.next_recall_at, int(i.planned_version or 0))
+
+    def save_sweep_state(self, practice_id: str, old: SweepState | None, new: SweepState) -> bool:
+        """Compare-and-set on the whole state: a concurrent sweep that moved first wins."""
+        item = SweepStateItem(
+            practice_pk(practice_id),
+            "REMINDER_SWEEP",
+            watermark=new.watermark,
+            next_plan_at=new.next_plan_at,
+            next_recall_at=new.next_recall_at,
+            planned_version=new.planned_version,
+        )
+        if old is None:
+            condition = SweepStateItem.pk.does_not_exist()
+        else:
+            condition = _same(SweepStateItem.watermark, old.watermark)
+            condition &= _same(SweepStateItem.next_plan_at, old.next_plan_at)
+            condition &= _same(SweepStateItem.next_recall_at, old.next_recall_at)
+            condition &= SweepStateItem.planned_version == old.planned_version
+        try:
+            item.save(condition=condition)
+        except PutError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    # -- the sweep's re-read ------------------------------------------------------------------------
+    def snapshot(
+        self,
+        practice_id: str,
+        appointment_ids: Iterable[str],
+        patient_ids: Iterable[str],
+        caps: Iterable[tuple[str, str]],
+        recall_patient_ids: Iterable[str] = (),
+        with_practice: bool = False,
+    ) -> Snapshot:
+        """Appointments, patients, their preferences, daily-cap markers, recall records (and the
+        practice with its reminder policy), read with BatchGetItem: 100 keys a request, unprocessed
+        keys retried by pynamodb."""
+        from chalicelib.practices.store import PracticeItem, practice_from
+
+        pk = practice_pk(practice_id)
+        pids = list(dict.fromkeys(patient_ids))
+        keys = [(pk, "PRACTICE"), (pk, "REMINDER_POLICY")] if with_practice else []
+        keys += [(pk, f"APPT#{a}") for a in dict.fromkeys(appointment_ids)]
+        keys += [(pk, f"PATIENT#{p}") for p in pids]
+        keys += [(pk, f"CONTACTPREFS#{p}") for p in pids]
+        keys += [(pk, f"REMINDED#{p}#{d}") for p, d in dict.fromkeys(caps)]
+        keys += [(pk, f"RECALL#{p}") for p in dict.fromkeys(recall_patient_ids)]
+        snap = Snapshot()
+        for item in _batch_get(keys):
+            if isinstance(item, AppointmentItem):
+                snap.appointments[item.appointment_id] = appointment_from(item)
+            elif isinstance(item, PatientItem):
+                snap.patients[item.patient_id] = patient_from(item)
+            elif isinstance(item, PrefsItem):
+                snap.prefs[item.patient_id] = prefs_from(item)
+            elif isinstance(item, DailyCapItem):
+                snap.caps[(item.patient_id, item.day)] = int(item.reminders or 1)
+            elif isinstance(item, RecallItem):
+                snap.recalls[item.patient_id] = recall_from(item)
+            elif isinstance(item, PracticeItem):
+                snap.practice = practice_from(item)
+            elif isinstance(item, ReminderPolicyItem):
+                snap.policy = policy_from_dict(dict(item.policy or {}), version=int(item.policy_version or 0))
+        if with_practice and snap.policy is None:
+            snap.policy = Policy()
+        return snap
+
+    def addresses(self, practice_id: str, addresses: Iterable[str]) -> dict[str, AddressState]:
+        pk = practice_pk(practice_id)
+        found = {
+            i.address: address_from(i)
+            for i in _batch_get([(pk, f"ADDRESS#{a}") for a in dict.fromkeys(addresses)])
+            if isinstance(i, AddressItem)
+        }
+        return found
+
+    def address(self, practice_id: str, address: str) -> AddressState:
+        try:
+            return address_from(AddressItem.get(practice_pk(practice_id), f"ADDRESS#{address}", consistent_read=True))
+        except AddressItem.DoesNotExist:
+            return AddressState(address=address, channel=_channel_of(address))
+
+    # -- address state changes (each one atomic update, creating the item when needed) ------------------
+    def _address_update(self, practice_id: str, address: str, actions: list[Any], condition: Any = None) -> bool:
+        item = AddressItem(practice_pk(practice_id), f"ADDRESS#{address}")
+        base = [
+            AddressItem.address.set(address),
+            AddressItem.channel.set(_channel_of(address)),
+            AddressItem.item_type.set(AddressItem),
+        ]
+        try:
+            item.update(actions=base + actions, condition=condition)
+        except UpdateError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def set_sms_opt_out(self, practice_id: str, number: str, opted_out: bool, word: str, at: datetime) -> None:
+        actions: list[Any] = [AddressItem.sms_opt_out.set(opted_out), AddressItem.sms_opt_out_word.set(word)]
+        actions.append(AddressItem.sms_opt_out_at.set(at))
+        if not opted_out:
+            actions.append(AddressItem.sms_blocked.set(False))
+        self._address_update(practice_id, number, actions)
+
+    def set_sms_blocked(self, practice_id: str, number: str, at: datetime) -> None:
+        self._address_update(
+            practice_id, number, [AddressItem.sms_blocked.set(True), AddressItem.sms_blocked_at.set(at)]
+        )
+
+    def suppress_email(self, practice_id: str, email: str, reason: str, at: datetime) -> None:
+        self._address_update(
+            practice_id,
+            email,
+            [
+                AddressItem.email_suppressed.set(True),
+                AddressItem.suppressed_reason.set(reason),
+                AddressItem.suppressed_at.set(at),
+            ],
+        )
+
+    def count_soft_bounce(self, practice_id: str, email: str, message_id: str) -> AddressState | None:
+        """+1 soft bounce, once per sent message (SNS may deliver a notice twice); None if already counted."""
+        counted = self._address_update(
+            practice_id,
+            email,
+            [AddressItem.soft_bounces.add(1), AddressItem.soft_bounce_messages.add({message_id})],
+            condition=AddressItem.soft_bounce_messages.does_not_exist()
+            | ~AddressItem.soft_bounce_messages.contains(message_id),
+        )
+        return self.address(practice_id, email) if counted else None
+
+    def reset_soft_bounces(self, practice_id: str, email: str) -> None:
+        self._address_update(
+            practice_id,
+            email,
+            [AddressItem.soft_bounces.set(0), AddressItem.soft_bounce_messages.remove()],
+            condition=AddressItem.soft_bounces > 0,
+        )
+
+    def clear_email_suppression(self, practice_id: str, email: str) -> None:
+        self._address_update(
+            practice_id,
+            email,
+            [
+                AddressItem.email_suppressed.set(False),
+                AddressItem.suppressed_reason.set(""),
+                AddressItem.soft_bounces.set(0),
+                AddressItem.soft_bounce_messages.remove(),
+            ],
+        )
+
+    def unsubscribe_email(self, practice_id: str, email: str, message_type: str) -> None:
+        self._address_update(practice_id, email, [AddressItem.unsubscribed.add({message_type})])
+
+    def resubscribe_email(self, practice_id: str, email: str, message_type: str) -> None:
+        self._address_update(practice_id, email, [AddressItem.unsubscribed.delete({message_type})])
+
+    # -- preferences ----------------------------------------------------------------------------------
+    def prefs(self, practice_id: str, patient_id: str) -> ContactPrefs:
+        try:
+            return prefs_from(PrefsItem.get(practice_pk(practice_id), f"CONTACTPREFS#{patient_id}"))
+        except PrefsItem.DoesNotExist:
+            return ContactPrefs()
+
+    def save_prefs(self, practice_id: str, patient_id: str, prefs: ContactPrefs, by: str, at: datetime) -> None:
+        item = PrefsItem(
+            practice_pk(practice_id),
+            f"CONTACTPREFS#{patient_id}",
+            patient_id=patient_id,
+            channels={t: dict(c) for t, c in prefs.channels.items()},
+            sending_start=prefs.sending_hours.as_dict()["start"] if prefs.sending_hours else None,
+            sending_end=prefs.sending_hours.as_dict()["end"] if prefs.sending_hours else None,
+            language=prefs.language,
+            changed_by=by,
+        )
+        item.updated_at = at
+        item.save()
+
+    # -- inbox and inbound dedupe ---------------------------------------------------------------------
+    def add_inbox(self, practice_id: str, entry: InboxEntry) -> None:
+        InboxItem(
+            practice_pk(practice_id),
+            f"INBOX#{iso(entry.at)}#{entry.id}",
+            entry_id=entry.id,
+            at=entry.at,
+            kind=entry.kind,
+            address=entry.address,
+            patient_ids=list(entry.patient_ids),
+            text=entry.text,
+            status=entry.status,
+        ).save()
+
+    def inbox(self, practice_id: str, limit: int = 100) -> list[InboxEntry]:
+        out = []
+        for i in InboxItem.query(practice_pk(practice_id), InboxItem.sk.startswith("INBOX#"), scan_index_forward=False):
+            patients = tuple(str(p) for p in i.patient_ids or [])
+            out.append(InboxEntry(i.entry_id, i.at, i.kind, i.address, patients, i.text, i.status))
+            if len(out) >= limit:
+                break
+        return out
+
+    def first_sight(self, practice_id: str, message_id: str, at: datetime) -> bool:
+        """True the first time a provider message id is seen (inbound SMS are delivered at least once)."""
+        try:
+            InboundSeenItem(
+                practice_pk(practice_id),
+                f"INBOUND#{message_id}",
+                message_id=message_id,
+                expires_at=int((at + timedelta(days=14)).timestamp()),
+            ).save(condition=InboundSeenItem.pk.does_not_exist())
+        except PutError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def patient_ids(self, practice_id: str) -> Iterator[str]:
+        """Every patient id of the practice: a Query on the practice's partition, paged to the end."""
+        for item in PatientItem.query(
+            practice_pk(practice_id), PatientItem.sk.startswith("PATIENT#"), attributes_to_get=["patient_id", "type"]
+        ):
+            yield item.patient_id
+
+    # -- recall ----------------------------------------------------------------------------------------
+    def recall(self, practice_id: str, patient_id: str) -> RecallRecord | None:
+        try:
+            return recall_from(RecallItem.get(practice_pk(practice_id), f"RECALL#{patient_id}"))
+        except RecallItem.DoesNotExist:
+            return None
+
+    def save_recall(self, practice_id: str, record: RecallRecord) -> None:
+        RecallItem(
+            practice_pk(practice_id),
+            f"RECALL#{record.patient_id}",
+            patient_id=record.patient_id,
+            last_visit=record.last_visit.isoformat(),
+            due=record.due.isoformat(),
+        ).save()
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def _same(attribute: Any, value: datetime | None) -> Any:
+    return attribute.does_not_exist() if value is None else attribute == value
+
+
+def _batch_get(keys: list[tuple[str, str]]) -> Iterator[TableItem]:
+    for start in range(0, len(keys), BATCH_GET):
+        yield from TableItem.batch_get(keys[start : start + BATCH_GET])
+
+
+class StoreConfirmer:
+    """Confirms a booked appointment for an SMS reply: one conditional update (still booked, same
+    version), then the appointment event every change raises. The appointments capability's own
+    confirm use case can replace this port once it exists."""
+
+    def __init__(self, publish: Any) -> None:
+        self.publish = publish
+
+    def confirm(self, practice_id: str, appointment_id: str, zone: str, at: datetime, by: str) -> Appointment | None:
+        from chalicelib.appointments.events import STATUS_CHANGED, AppointmentChanged
+        from chalicelib.appointments.store import appointment_item
+
+        try:
+            item = AppointmentItem.get(practice_pk(practice_id), f"APPT#{appointment_id}", consistent_read=True)
+        except AppointmentItem.DoesNotExist:
+            return None
+        appointment = appointment_from(item)
+        if appointment.status != "booked":
+            return None
+        appointment.transition("confirmed", at, by, reason="sms reply")
+        history = appointment_item(practice_id, zone, appointment).history
+        try:
+            item.update(
+                actions=[AppointmentItem.status.set("confirmed"), AppointmentItem.history.set(history)],
+                condition=AppointmentItem.status == "booked",
+            )
+        except UpdateError as exc:
+            if _conditional_failed(exc):
+                return None
+            raise
+        self.publish(
+            AppointmentChanged(
+                practice_id=practice_id,
+                appointment_id=appointment.id,
+                patient_id=appointment.patient_id,
+                kind=STATUS_CHANGED,
+                status="confirmed",
+                start=appointment.start,
+                previous_start=None,
+                at=at,
+                by=by,
+            )
+        )
+        return appointment
