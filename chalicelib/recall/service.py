@@ -65,13 +65,15 @@ def plan_patient(
 ) -> list[Touch]:
     """The patient's recall record and pending recall touches, from their actual visits."""
     hygiene = hygiene if hygiene is not None else hygiene_type_ids(ports, practice.id)
-    patient = ports.patients.get(practice.id, patient_id)
     visits = ports.appointments.for_patient(practice.id, patient_id, now - LOOK_BACK, now + LOOK_AHEAD)
     last = last_hygiene_visit(visits, hygiene, now)
+    if last is None:
+        return []  # no hygiene visit on record: no recall record, so no recall touches either
     booked = any(a.type_id in hygiene and a.status in UPCOMING and a.start > now for a in visits)
+    patient = ports.patients.get(practice.id, patient_id)
     existing = {t.id: t for t in ports.store.touches_with_prefix(practice.id, f"RECALL#{patient_id}#")}
     desired: dict[str, Touch] = {}
-    if last is not None and patient is not None and patient.active:
+    if patient is not None and patient.active:
         rule = policy.recall
         visit_day = local_day(last.start, practice.zone)
         record = RecallRecord(patient_id, visit_day, recall_due(visit_day, rule.interval_months))

@@ -774,9 +774,10 @@ def run_daily_jobs(ports: Ports, practice: Practice, policy: Policy, now: dateti
     if plan_due:
         plan_upcoming(ports, practice, policy, now, open_touches=new_policy)
     if recall_due:
-        from chalicelib.recall.service import plan_recent_visits
+        from chalicelib.recall.service import plan_practice, plan_recent_visits
 
-        plan_recent_visits(ports, practice, policy, now)
+        # A new practice (or one whose records came in by import) gets every patient's recall once.
+        (plan_practice if state is None else plan_recent_visits)(ports, practice, policy, now)
     return new
 
 
