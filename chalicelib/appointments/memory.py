@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -26,6 +27,7 @@ from chalicelib.appointments.model import (
     OfferGone,
     SlotTaken,
     WaitlistEntry,
+    request_order,
 )
 from chalicelib.appointments.ports import Loaded, Write
 
@@ -143,9 +145,22 @@ class MemoryAppointments:
         ]
         return sorted(found, key=lambda a: (a.start, a.id))
 
+    def on_day_loaded(self, practice_id: str, day: date) -> list[Loaded]:
+        return [x for x in (self.load(practice_id, a.id) for a in self.on_day(practice_id, day)) if x is not None]
+
+    def commit_each(self, practice_id: str, zone: str, writes: Sequence[Write]) -> list[Exception | None]:
+        outcomes: list[Exception | None] = []
+        for write in writes:
+            try:
+                self.commit(practice_id, zone, write)
+                outcomes.append(None)
+            except (SlotTaken, ChangedMeanwhile, OfferGone) as exc:
+                outcomes.append(exc)
+        return outcomes
+
     def requests(self, practice_id: str) -> list[Appointment]:
         found = [self.items[key].appointment for key in self.request_marks if key[0] == practice_id]
-        return sorted((copy.deepcopy(a) for a in found if a.status == REQUESTED), key=lambda a: (a.start, a.id))
+        return sorted((copy.deepcopy(a) for a in found if a.status == REQUESTED), key=request_order)
 
     def held_by(self, practice_id: str, appointment_id: str) -> int:
         return sum(1 for (p, _, _), holder in self.units.items() if p == practice_id and holder == appointment_id)

@@ -181,6 +181,11 @@ def online_moves(a: Appointment) -> int:
     return sum(1 for h in a.history if h.action == "moved" and h.by.startswith(ONLINE_ACTORS))
 
 
+def request_order(a: Appointment) -> tuple[datetime, datetime, str]:
+    """Pending requests by start, then first come first served."""
+    return (a.start, a.history[0].at if a.history else a.start, a.id)
+
+
 def calendar_sequence(a: Appointment) -> int:
     """iCalendar SEQUENCE: bumps on every change an attendee must see (a move or a cancellation)."""
     return sum(1 for h in a.history if h.action == "moved" or h.action.endswith(f"->{CANCELLED}"))

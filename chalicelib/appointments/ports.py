@@ -5,6 +5,7 @@ The DynamoDB implementations are in store.py; in-memory twins with the same cond
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -67,6 +68,8 @@ class BookingStore(Protocol):
     def for_patient(self, practice_id: str, patient_id: str, start: datetime, end: datetime) -> list[Appointment]: ...
     def requests(self, practice_id: str) -> list[Appointment]: ...
     def commit(self, practice_id: str, zone: str, write: Write) -> None: ...
+    def commit_each(self, practice_id: str, zone: str, writes: Sequence[Write]) -> list[Exception | None]: ...
+    def on_day_loaded(self, practice_id: str, day: date) -> list[Loaded]: ...
 
 
 class ClosureStore(Protocol):

@@ -770,9 +770,10 @@ def cancel_provider_day(
     ports: Ports, staff_id: str, practice_id: str, provider_id: str, day: date, reason: str, close_day: bool
 ) -> DayCancel:
     """Cancel every cancellable appointment of one provider on one local day, in batches of
-    ``BULK_BATCH`` (the day's Query pages to the end; nothing is capped). With ``close_day`` the
-    provider's day is closed first, so no one books into it meanwhile. Freed time is not offered
-    to the waitlist: the provider is not there."""
+    ``BULK_BATCH``: each batch is packed into as few transactions as fit DynamoDB's 100 items (the
+    day's Query pages to the end; nothing is capped). With ``close_day`` the provider's day is
+    closed first, so no one books into it meanwhile. Freed time is not offered to the waitlist:
+    the provider is not there. Each cancelled appointment publishes its own event."""
     actor = staff_actor(staff_id)
     book = load_book(ports, practice_id)
     if provider_id not in book.providers:
@@ -781,38 +782,65 @@ def cancel_provider_day(
     if close_day:
         closure = Closure(ports.new_id(), day, day, provider_id, reason[:MAX_REASON_LENGTH])
         ports.closures.put(book.id, closure)
-    todo = [a for a in ports.appointments.on_day(book.id, day) if a.provider_id == provider_id]
+    todo = [x for x in ports.appointments.on_day_loaded(book.id, day) if x.appointment.provider_id == provider_id]
+    targets = [x for x in todo if x.appointment.status in CANCELLABLE]
+    skipped = [x.appointment.id for x in todo if x.appointment.status not in CANCELLABLE]
     cancelled: list[str] = []
-    skipped = [a.id for a in todo if a.status not in CANCELLABLE]
     failed: list[str] = []
-    targets = [a for a in todo if a.status in CANCELLABLE]
+    now = ports.clock.now()
     for first in range(0, len(targets), BULK_BATCH):
         batch = targets[first : first + BULK_BATCH]
-        done_ids = []
-        for a in batch:
-            for _attempt in range(2):
-                loaded = ports.appointments.load(book.id, a.id)
-                if loaded is None or loaded.appointment.status not in CANCELLABLE:
-                    skipped.append(a.id)
-                    break
-                try:
-                    change_status(ports, book, loaded, CANCELLED, actor, reason, offer_freed=False)
-                except Conflict:
-                    continue
-                done_ids.append(a.id)
-                break
+        writes = []
+        for loaded in batch:
+            a = copy.deepcopy(loaded.appointment)
+            a.transition(CANCELLED, now, actor.by, reason[:MAX_REASON_LENGTH])
+            writes.append(Write(a, loaded, ()))
+        outcomes = ports.appointments.commit_each(book.id, book.practice.zone, writes)
+        done: list[Appointment] = []
+        for loaded, write, error in zip(batch, writes, outcomes, strict=True):
+            if error is None:
+                done.append(write.appointment)
+                continue
+            again, by_us = _cancel_fresh(ports, book, loaded.appointment.id, actor, reason)  # the index was stale
+            if again is None:
+                failed.append(loaded.appointment.id)
+            elif by_us:
+                done.append(again)
             else:
-                failed.append(a.id)
-        cancelled += done_ids
+                skipped.append(again.id)
+        for a in done:
+            publish(ports, book.id, a, STATUS_CHANGED, actor.by, None)
+        cancelled += [a.id for a in done]
         audit(
             ports,
             book.id,
             actor,
             "appointment.cancel",
-            [a.patient_id for a in batch if a.id in done_ids],
+            [a.patient_id for a in done],
             f"provider-day:{provider_id}:{day.isoformat()}",
         )
     return DayCancel(day, provider_id, cancelled, skipped, failed, closure)
+
+
+def _cancel_fresh(
+    ports: Ports, book: Book, appointment_id: str, actor: Actor, reason: str
+) -> tuple[Appointment | None, bool]:
+    """Cancel after a consistent read: (the appointment as it ends up, whether this call cancelled it),
+    or (None, False) if it kept changing underneath."""
+    for _attempt in range(2):
+        loaded = ports.appointments.load(book.id, appointment_id)
+        if loaded is None:
+            return None, False
+        if loaded.appointment.status not in CANCELLABLE:
+            return loaded.appointment, False
+        a = copy.deepcopy(loaded.appointment)
+        a.transition(CANCELLED, ports.clock.now(), actor.by, reason[:MAX_REASON_LENGTH])
+        try:
+            ports.appointments.commit(book.id, book.practice.zone, Write(a, loaded, ()))
+        except (ChangedMeanwhile, SlotTaken):
+            continue
+        return a, True
+    return None, False
 
 
 def pending_requests(

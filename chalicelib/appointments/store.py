@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -52,6 +52,7 @@ from chalicelib.appointments.model import (
     OfferGone,
     SlotTaken,
     WaitlistEntry,
+    request_order,
 )
 from chalicelib.appointments.ports import Loaded, Write
 from chalicelib.platform.table import TableItem, practice_pk
@@ -59,6 +60,7 @@ from chalicelib.platform.table import TableItem, practice_pk
 OFFERS_DUE = "WAITLIST#OFFERS#OPEN"  # GSI1 partition of open offers, sorted by when their next batch is due
 LOCK_TTL = timedelta(days=2)  # lock items are useless once their hour has passed
 TRANSACTION_ATTEMPTS = 5
+MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit on one TransactWriteItems call
 
 
 class AppointmentItem(TableItem, discriminator="Appointment"):
@@ -264,33 +266,53 @@ class _Tx:
                 tx.update(model, actions=list(actions), condition=condition)
 
 
-def _lock_updates(tx: _Tx, pk: str, appointment_id: str, before: tuple[Hold, ...], after: tuple[Hold, ...]) -> None:
+LockDelta = dict[tuple[str, datetime], dict[int, tuple[str, bool]]]  # (resource, hour) -> minute -> (holder, take)
+
+
+def _lock_deltas(deltas: LockDelta, appointment_id: str, before: tuple[Hold, ...], after: tuple[Hold, ...]) -> None:
+    """Add the units one appointment takes (True) or gives back (False); units it keeps are not written."""
     had = _units_by_item(before)
     wants = _units_by_item(after)
-    for key in sorted(set(had) | set(wants)):
-        take = wants.get(key, set()) - had.get(key, set())
-        give = had.get(key, set()) - wants.get(key, set())
-        if not take and not give:
-            continue
+    for key in set(had) | set(wants):
+        for minute in wants.get(key, set()) - had.get(key, set()):
+            deltas.setdefault(key, {})[minute] = (appointment_id, True)
+        for minute in had.get(key, set()) - wants.get(key, set()):
+            deltas.setdefault(key, {})[minute] = (appointment_id, False)
+
+
+def _lock_updates(tx: _Tx, pk: str, deltas: LockDelta) -> None:
+    """One update per lock item, however many appointments of the transaction touch it. Each unit is
+    written only if it is absent or already the writing appointment's."""
+    for key in sorted(deltas):
         resource, hour = key
         actions: list[Action] = [
             SlotLockItem.item_type.set(SlotLockItem),
             SlotLockItem.expires_at.set(int((hour + LOCK_TTL).timestamp())),
         ]
         condition: Condition | None = None
-        for minute in sorted(take | give):
+        for minute, (holder, take) in sorted(deltas[key].items()):
             attr = _unit(minute)
-            actions.append(attr.set(appointment_id) if minute in take else attr.remove())
-            mine = attr.does_not_exist() | (attr == appointment_id)
+            actions.append(attr.set(holder) if take else attr.remove())
+            mine = attr.does_not_exist() | (attr == holder)
             condition = mine if condition is None else condition & mine
         tx.updates.append((f"lock:{resource}", SlotLockItem(pk, lock_sk(resource, hour)), actions, condition))
 
 
-def _build(practice_id: str, zone: str, write: Write) -> _Tx:
+def _build(practice_id: str, zone: str, writes: Sequence[Write]) -> _Tx:
+    pk = practice_pk(practice_id)
+    tx = _Tx()
+    deltas: LockDelta = {}
+    for write in writes:
+        _appointment_ops(tx, practice_id, zone, write)
+        _lock_deltas(deltas, write.appointment.id, write.before.holds if write.before else (), write.holds)
+    _lock_updates(tx, pk, deltas)
+    return tx
+
+
+def _appointment_ops(tx: _Tx, practice_id: str, zone: str, write: Write) -> None:
     pk = practice_pk(practice_id)
     a = write.appointment
     fresh = appointment_item(practice_id, zone, a)
-    tx = _Tx()
     if write.before is None:
         fresh.holds = _holds_json(write.holds)
         tx.puts.append(("appointment", fresh, AppointmentItem.pk.does_not_exist()))
@@ -312,8 +334,6 @@ def _build(practice_id: str, zone: str, write: Write) -> _Tx:
             AppointmentItem.updated_at.set(datetime.now(UTC)),
         ]
         tx.updates.append(("appointment", target, actions, AppointmentItem.pk.exists()))
-    before_holds = write.before.holds if write.before else ()
-    _lock_updates(tx, pk, a.id, before_holds, write.holds)
     was_requested = write.before is not None and write.before.appointment.status == REQUESTED
     if a.status == REQUESTED:
         tx.puts.append(("request", RequestItem(pk, f"REQUEST#{a.id}", appointment_id=a.id, start=a.start), None))
@@ -336,7 +356,6 @@ def _build(practice_id: str, zone: str, write: Write) -> _Tx:
         )
         entry = WaitlistItem(pk, f"WAIT#{write.claim.entry_id}")
         tx.updates.append(("entry", entry, [WaitlistItem.status.set("fulfilled")], WaitlistItem.status == WAITING))
-    return tx
 
 
 def _failure(labels: list[str], error: TransactWriteError) -> Exception | None:
@@ -402,12 +421,44 @@ class AppointmentStore:
             for m in RequestItem.query(practice_pk(practice_id), RequestItem.sk.startswith("REQUEST#"))
         ]
         found = [appointment_from(i) for i in AppointmentItem.batch_get(keys)] if keys else []
-        return sorted((a for a in found if a.status == REQUESTED), key=lambda a: (a.start, a.id))
+        return sorted((a for a in found if a.status == REQUESTED), key=request_order)
 
     def commit(self, practice_id: str, zone: str, write: Write) -> None:
         """Write ``write`` atomically (see ``Write``); retries only DynamoDB's transaction conflicts."""
+        self._commit([write], practice_id, zone)
+
+    def commit_each(self, practice_id: str, zone: str, writes: Sequence[Write]) -> list[Exception | None]:
+        """Commit independent writes (a bulk cancel), as many to a transaction as fit in
+        ``MAX_TRANSACTION_ITEMS``; a refused transaction's writes are retried one by one. Returns
+        each write's error (``SlotTaken``, ``ChangedMeanwhile`` ...) or None, in order."""
+        outcomes: list[Exception | None] = [None] * len(writes)
+        group: list[int] = []
+
+        def flush() -> None:
+            try:
+                self._commit([writes[k] for k in group], practice_id, zone)
+            except (SlotTaken, ChangedMeanwhile, OfferGone):
+                for k in group:
+                    try:
+                        self._commit([writes[k]], practice_id, zone)
+                    except (SlotTaken, ChangedMeanwhile, OfferGone) as exc:
+                        outcomes[k] = exc
+            group.clear()
+
+        for i in range(len(writes)):
+            if (
+                group
+                and len(_build(practice_id, zone, [writes[k] for k in [*group, i]]).labels()) > MAX_TRANSACTION_ITEMS
+            ):
+                flush()
+            group.append(i)
+        if group:
+            flush()
+        return outcomes
+
+    def _commit(self, writes: list[Write], practice_id: str, zone: str) -> None:
         for attempt in range(TRANSACTION_ATTEMPTS):
-            tx = _build(practice_id, zone, write)
+            tx = _build(practice_id, zone, writes)
             try:
                 tx.run()
                 return
@@ -417,6 +468,14 @@ class AppointmentStore:
                     raise failure from exc
             time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not a secret
         raise ChangedMeanwhile()
+
+    def on_day_loaded(self, practice_id: str, day: date) -> list[Loaded]:
+        """The day's appointments with version and holds as the day index has them (eventually
+        consistent: a stale version only makes the conditional write refuse, never overwrite)."""
+        return [
+            Loaded(appointment_from(i), int(i.version) if i.version is not None else None, _holds_from(i.holds))
+            for i in AppointmentItem.gsi1.query(f"PRACTICE#{practice_id}#DAY#{day.isoformat()}")
+        ]
 
 
 class DynamoClosures:

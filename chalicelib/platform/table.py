@@ -33,6 +33,15 @@ Entity key templates (the capability ``store.py`` modules define the items):
 | plan instalment   | PRACTICE#<p>      | PLAN#<plan id>#INST#<nn>             | PRACTICE#<p>#INSTALMENTS#<YYYY-MM> / <due>#<plan>#<nn> |                                                  |
 | image (x-ray/photo) | PRACTICE#<p>    | IMAGE#<image id>                     |                                                   | PRACTICE#<p>#PATIENT#<id> / IMAGE#<taken on>#<image id> |
 | image share link  | PRACTICE#<p>      | SHARE#<share id>                     |                                                   | PRACTICE#<p>#PATIENT#<id> / SHARE#<created UTC>#<share id> |
+| reminder policy   | PRACTICE#<p>      | REMINDER_POLICY (current), REMINDER_POLICY#<version, 6 digits> (history) |                   |                                                  |
+| reminder touch    | PRACTICE#<p>      | TOUCH#<touch id> (see below)         | PRACTICE#<p>#DUE#<UTC date> / <due UTC>#<touch id> (only while pending or claimed) | PRACTICE#<p>#PATIENT#<id> / MSG#<due UTC>#<touch id> |
+| reminder sweep    | PRACTICE#<p>      | REMINDER_SWEEP (watermark, next daily-job runs) |                                        |                                                  |
+| contact address   | PRACTICE#<p>      | ADDRESS#<E.164 or email> (opt-out, carrier block, suppression, soft bounces) |            |                                                  |
+| contact prefs     | PRACTICE#<p>      | CONTACTPREFS#<patient id>            |                                                   |                                                  |
+| reminder day cap  | PRACTICE#<p>      | REMINDED#<patient id>#<local date>   |                                                   |                                                  |
+| staff inbox item  | PRACTICE#<p>      | INBOX#<UTC instant>#<id>             |                                                   |                                                  |
+| inbound SMS seen  | PRACTICE#<p>      | INBOUND#<provider message id>        |                                                   |                                                  |
+| recall record     | PRACTICE#<p>      | RECALL#<patient id>                  |                                                   |                                                  |
 
 Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to the end):
 
@@ -71,6 +80,16 @@ Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to th
 | finish processing an upload (once)               | UpdateItem IMAGE#<id> condition status = awaiting_upload  |
 | a patient's share links, newest first            | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with SHARE#, descending |
 | open or revoke a share link                      | GetItem SHARE#<id> (practice and id from the signed token); revoke: UpdateItem condition revoked_at absent |
+| touches due from the watermark to now (sweep)    | Query GSI1 PRACTICE#<p>#DUE#<UTC date> per UTC day, SK between <after>+1s and <now>~ (sparse: open touches only) |
+| an appointment's touches (plan, staff history)   | Query PK, SK begins_with TOUCH#APPT#<appointment id>#     |
+| a patient's recall touches                       | Query PK, SK begins_with TOUCH#RECALL#<patient id>#       |
+| messages sent to a patient, newest first         | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with MSG#, descending |
+| claim a due touch (once)                         | UpdateItem TOUCH#<id> condition (status = pending AND due = <read>) OR (status = claimed AND claimed_until < now) |
+| the sweep's re-read of a batch                   | BatchGetItem APPT#, PATIENT#, CONTACTPREFS#, REMINDED#, RECALL# (100 keys a request), then ADDRESS# |
+| record a batch's outcome                         | BatchWriteItem TOUCH# (claimed by this sweep, so unconditional) and REMINDED# |
+| a practice's SMS number (inbound texts)          | Query GSI1 PRACTICES, compare each practice's sms_number / phone |
+| the staff inbox, newest first                    | Query PK, SK begins_with INBOX#, descending               |
+| the practice's patients (recall pass)            | Query PK, SK begins_with PATIENT#                         |
 
 Expiring items (codes, sessions, counters, slot locks, waitlist entries and offers) carry ``expires_at`` (epoch seconds), the table's TTL attribute.
 TTL deletes late, so readers check expiry themselves. Sign-in invariants (chalicelib/identity/store.py):
@@ -91,6 +110,16 @@ Image invariants (chalicelib/images/store.py): an image is written once (attribu
 ``awaiting_upload`` with a TTL (an upload never sent is forgotten) and leaves that state once, by an update
 conditioned on it, which also removes the TTL; only ``ready`` images are shown to patients. A share item keeps
 a TTL 90 days past its link's expiry; its link is a signed token, so no token is stored.
+Reminder invariants (chalicelib/reminders/store.py): touch ids are deterministic
+(``APPT#<appointment>#reminder#<rule>#<planned start>``, ``APPT#<appointment>#cancelled``,
+``APPT#<appointment>#moved#<new start>``, ``RECALL#<patient>#<due date>#<n>``), so a touch is created once
+(attribute_not_exists) however often its event is delivered; the planner cancels or re-times only pending touches
+(condition status = pending); a sweep claims each touch with one conditional update and owns it until it records
+the outcome (the claim's lease runs out only if that sweep died); the due index is per UTC day, sorted by due
+instant, and a touch leaves it when it is sent, skipped, cancelled or failed. A daily job runs once per local day
+because its next run is moved by a compare-and-set on REMINDER_SWEEP. Address state is keyed by E.164 (or the
+lower-cased email) per practice; a soft bounce is counted once per sent message (condition: message id not in
+``soft_bounce_messages``). The policy moves from version n to n+1 in one transaction conditioned on version n.
 """
 
 from __future__ import annotations

@@ -359,14 +359,7 @@ class ReminderStore:
         return sum(self.cancel_touch(t, reason) for t, reason in touches)
 
     def _update(self, touch: Touch, actions: list[Any], condition: Any) -> bool:
-        item = TouchItem(practice_pk(touch.practice_id), f"TOUCH#{touch.id}")
-        try:
-            item.update(actions=actions, condition=condition)
-        except UpdateError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return _conditional_update(TouchItem, practice_pk(touch.practice_id), f"TOUCH#{touch.id}", actions, condition)
 
     def replan_touch(self, touch: Touch, due: datetime, from_status: str) -> bool:
         """A pending (or planner-cancelled) touch takes a new due instant and is pending again."""
@@ -553,19 +546,14 @@ class ReminderStore:
 
     # -- address state changes (each one atomic update, creating the item when needed) ------------------
     def _address_update(self, practice_id: str, address: str, actions: list[Any], condition: Any = None) -> bool:
-        item = AddressItem(practice_pk(practice_id), f"ADDRESS#{address}")
         base = [
             AddressItem.address.set(address),
             AddressItem.channel.set(_channel_of(address)),
             AddressItem.item_type.set(AddressItem),
         ]
-        try:
-            item.update(actions=base + actions, condition=condition)
-        except UpdateError as exc:
-            if _conditional_failed(exc):
-                return False
-            raise
-        return True
+        return _conditional_update(
+            AddressItem, practice_pk(practice_id), f"ADDRESS#{address}", base + actions, condition
+        )
 
     def set_sms_opt_out(self, practice_id: str, number: str, opted_out: bool, word: str, at: datetime) -> None:
         actions: list[Any] = [AddressItem.sms_opt_out.set(opted_out), AddressItem.sms_opt_out_word.set(word)]
@@ -712,6 +700,18 @@ class ReminderStore:
 
 def new_id() -> str:
     return uuid.uuid4().hex[:16]
+
+
+def _conditional_update(model: Any, pk: str, sk: str, actions: list[Any], condition: Any) -> bool:
+    """One UpdateItem that returns nothing (``Model.update`` asks for ALL_NEW, which nobody here reads);
+    False when the condition refused it."""
+    try:
+        model._get_connection().update_item(pk, sk, actions=actions, condition=condition, return_values="NONE")
+    except UpdateError as exc:
+        if _conditional_failed(exc):
+            return False
+        raise
+    return True
 
 
 def _same(attribute: Any, value: datetime | None) -> Any:

@@ -546,6 +546,20 @@ def test_cancelling_a_provider_day_of_150_appointments_cancels_all_with_150_even
     assert not any(holder.startswith("B") for holder in world.appointments.units.values())
 
 
+def test_a_provider_day_cancel_copes_with_a_stale_day_index(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = world.staff_book("PAT-A", "2027-04-20T14:00Z")
+    b = world.staff_book("PAT-B", "2027-04-20T16:00Z")
+    stale = world.appointments.on_day_loaded("P1", date(2027, 4, 20))
+    service.staff_status(world.ports, "staff-1", "P1", a.id, "confirm")
+    service.staff_status(world.ports, "staff-1", "P1", b.id, "cancel")
+    monkeypatch.setattr(world.appointments, "on_day_loaded", lambda practice_id, day: stale)
+    world.events.published.clear()
+    done = service.cancel_provider_day(world.ports, "staff-1", "P1", "DR1", date(2027, 4, 20), "", close_day=False)
+    assert (done.cancelled, done.skipped, done.failed) == ([a.id], [b.id], [])
+    assert [(e.appointment_id, e.status) for e in world.events.published] == [(a.id, CANCELLED)]
+    assert world.stored(a.id).status == CANCELLED
+
+
 # --- signed links ---------------------------------------------------------------------------
 
 
