@@ -184,6 +184,10 @@ class LocalStack:
     def _start_moto(self) -> None:
         from moto.server import ThreadedMotoServer
 
+        from local import atomic_dynamodb
+
+        atomic_dynamodb.install()  # the API, the tick and the web server write concurrently
+
         if self.options.quiet:
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
         server = ThreadedMotoServer(ip_address=HOST, port=self.ports["moto"], verbose=False)

@@ -4,9 +4,6 @@ the real Stripe adapter (webhook secret ``whsec_test_fake``) and helpers to sign
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -102,24 +99,3 @@ def make_world(
     app_deps._sms = sms
     app_deps._patient_sessions = sessions
     return BillingWorld(api, app_deps, staff_headers, email, sms, sessions)
-
-
-@contextmanager
-def atomic_dynamodb_requests() -> Iterator[None]:
-    """moto applies a transaction item by item and, on failure, restores a copy of the whole table taken
-    when it began, which can erase another thread's write made meanwhile. DynamoDB makes each request
-    atomic; serialising moto's request handling restores that, and nothing more, for threaded tests."""
-    from moto.dynamodb.responses import DynamoHandler
-
-    lock = threading.Lock()
-    original = DynamoHandler.call_action
-
-    def call_action(self: DynamoHandler) -> Any:
-        with lock:
-            return original(self)
-
-    DynamoHandler.call_action = call_action  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        DynamoHandler.call_action = original  # type: ignore[method-assign]

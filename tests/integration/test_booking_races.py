@@ -11,12 +11,10 @@ still interleave between requests (read, validate, transact), which is where a r
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
-from moto.dynamodb.responses import DynamoHandler
 
 from chalicelib.appointments import service
 from chalicelib.appointments.model import BOOKED, Appointment, SlotTaken, holds_for
@@ -28,6 +26,7 @@ from chalicelib.patients.store import PatientStore
 from chalicelib.platform.deps import Deps
 from chalicelib.platform.errors import Conflict
 from chalicelib.platform.table import practice_pk
+from local.atomic_dynamodb import atomic_dynamodb_requests
 from tests import factories
 from tests.integration.test_booking_api import Seeded, copy_tables_once_per_transaction, seed
 
@@ -35,15 +34,9 @@ START = datetime(2027, 4, 20, 14, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def serialised_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
-    lock = threading.Lock()
-    original = DynamoHandler.call_action
-
-    def one_at_a_time(self: DynamoHandler) -> Any:
-        with lock:
-            return original(self)
-
-    monkeypatch.setattr(DynamoHandler, "call_action", one_at_a_time)
+def serialised_dynamodb() -> Iterator[None]:
+    with atomic_dynamodb_requests():
+        yield
 
 
 @pytest.fixture

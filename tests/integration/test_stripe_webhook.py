@@ -15,7 +15,8 @@ from chalicelib.billing.model import PAYMENT, REFUND, invoice_balance
 from chalicelib.billing.store import PaymentIntentItem, StripeEventItem
 from chalicelib.platform.deps import Deps
 from chalicelib.platform.table import practice_pk
-from tests.integration.billing_world import SECRET, BillingWorld, atomic_dynamodb_requests, make_world
+from local.atomic_dynamodb import atomic_dynamodb_requests
+from tests.integration.billing_world import SECRET, BillingWorld, make_world
 from tests.integration.conftest import StaffTokens
 
 NOW = int(time.time())
