@@ -31,9 +31,9 @@ def test_a_demo_patient_signs_in_with_the_emailed_code_on_a_phone_and_sees_their
     assert token, "the session token is kept in sessionStorage"
     assert page.evaluate("localStorage.length") == 0, "nothing is kept in localStorage"
 
-    status, answer = http_json("GET", f"{stack.api_url}/patient/appointments", token=token)
+    status, answer = http_json("GET", f"{stack.api_url}/patient/schedule?when=upcoming", token=token)
     assert status == 200
-    appointments = answer["appointments"]
+    appointments = [a for a in answer["appointments"] if a["status"] != "cancelled"]
     assert appointments, "the showcase patient has upcoming appointments"
     expect(page.locator(".appt")).to_have_count(len(appointments))
     for appt in appointments:
@@ -57,10 +57,11 @@ def test_a_guardian_sees_both_childrens_appointments(stack: RunningStack, open_p
     _, me = http_json("GET", f"{stack.api_url}/patient/me", token=token)
     children = [p["name"] for p in me["patients"] if p["relation"] == "guardian"]
     assert len(children) == 2, "the showcase guardian has two children"
-    _, answer = http_json("GET", f"{stack.api_url}/patient/appointments", token=token)
-    assert {a["patient"]["name"] for a in answer["appointments"]} >= set(children)
+    _, answer = http_json("GET", f"{stack.api_url}/patient/schedule?when=upcoming", token=token)
+    upcoming = [a for a in answer["appointments"] if a["status"] != "cancelled"]
+    assert {a["patient"]["name"] for a in upcoming} >= set(children)
 
-    expect(page.locator(".appt")).to_have_count(len(answer["appointments"]))
+    expect(page.locator(".appt")).to_have_count(len(upcoming))
     for name in children:
         expect(page.locator(".appt-person", has_text=name).first).to_be_visible()
         expect(page.locator(".people")).to_contain_text(name)
@@ -134,7 +135,7 @@ def test_a_patient_with_no_upcoming_appointments_is_offered_the_practice_phone(
     stack: RunningStack, open_page: OpenPage, patient_session: dict[str, Any]
 ) -> None:
     page = open_page("phone", session_storage=patient_session)
-    page.route("**/patient/appointments", lambda route: route.fulfill(json={"appointments": []}))
+    page.route("**/patient/schedule*", lambda route: route.fulfill(json={"appointments": []}))
     page.goto(f"{stack.web_url}/patient/")
     expect(page.get_by_role("heading", name="No upcoming appointments")).to_be_visible()
     _, practice = http_json("GET", f"{stack.api_url}/public/practices/{stack.practice_id}")
@@ -163,7 +164,7 @@ def test_an_api_failure_is_explained_in_plain_words_with_a_way_to_retry(
         else:
             route.continue_()
 
-    page.route("**/patient/appointments", answer)
+    page.route("**/patient/schedule*", answer)
     page.goto(f"{stack.web_url}/patient/")
     expect(page.get_by_role("alert")).to_contain_text(shown)
 

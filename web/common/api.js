@@ -40,12 +40,13 @@ export function createApi(apiBase, hooks = {}) {
   /**
    * @param {string} method
    * @param {string} path starting with "/"
-   * @param {{body?: unknown, auth?: boolean, timeoutMs?: number}} options
+   * @param {{body?: unknown, auth?: boolean, timeoutMs?: number, text?: boolean}} options
    *   auth: send the bearer token, and treat a 401 as "the session is over".
+   *   text: answer the body as text (a calendar file, say) instead of parsing JSON.
    */
   async function request(method, path, options = {}) {
-    const { body, auth = false, timeoutMs = DEFAULT_TIMEOUT_MS } = options;
-    const headers = { Accept: "application/json" };
+    const { body, auth = false, timeoutMs = DEFAULT_TIMEOUT_MS, text: asText = false } = options;
+    const headers = { Accept: asText ? "*/*" : "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (auth) {
       const token = hooks.token ? hooks.token() : null;
@@ -72,6 +73,7 @@ export function createApi(apiBase, hooks = {}) {
     let data = null;
     if (response.status !== 204) {
       const text = await response.text();
+      if (asText && response.ok) return text;
       if (text) {
         try {
           data = JSON.parse(text);
@@ -87,6 +89,7 @@ export function createApi(apiBase, hooks = {}) {
         String(error.code || `http_${response.status}`),
         String(error.message || response.statusText || ""),
       );
+      err.details = error; // the rest of the API's error object (e.g. the office phone with a "call us" code)
       if (auth && response.status === 401 && hooks.onUnauthorized) hooks.onUnauthorized(err);
       throw err;
     }
@@ -96,6 +99,7 @@ export function createApi(apiBase, hooks = {}) {
   return {
     get: (path, options) => request("GET", path, options),
     post: (path, body, options) => request("POST", path, { ...options, body: body === undefined ? {} : body }),
+    del: (path, options) => request("DELETE", path, options),
   };
 }
 
