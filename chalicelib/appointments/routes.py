@@ -24,6 +24,7 @@ from chalicelib.appointments.wiring import ports
 from chalicelib.patients.model import Patient
 from chalicelib.platform.api import json_body, respond, route
 from chalicelib.platform.errors import NotFound, Unprocessable
+from chalicelib.platform.permissions import roles_for
 from chalicelib.platform.request import patient_caller, staff_caller
 
 
@@ -50,7 +51,7 @@ class _Blueprint(Blueprint):
 
 bp = _Blueprint(__name__)
 TAG = "appointments"
-DESK_ROLES = ("owner", "manager", "front_desk")
+DESK_ROLES = roles_for("appointments.bulk")
 
 _ID = {"type": "string", "minLength": 1, "maxLength": 128}
 _INSTANT = {"type": "string", "format": "date-time", "description": "ISO 8601 with an offset: 2027-04-20T14:00:00Z"}

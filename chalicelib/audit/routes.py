@@ -7,6 +7,7 @@ from chalice import Blueprint, Response
 from chalicelib.audit.model import AuditEvent
 from chalicelib.platform.api import respond, route
 from chalicelib.platform.deps import deps
+from chalicelib.platform.permissions import roles_for
 from chalicelib.platform.request import staff_caller
 
 bp = Blueprint(__name__)
@@ -29,7 +30,7 @@ def _json(e: AuditEvent) -> dict[str, str]:
     bp, "/practices/{practice_id}/audit", summary="The practice's audit trail, newest first", auth="staff", tag="audit"
 )
 def practice_audit(practice_id: str) -> Response:
-    staff_caller(bp.current_request, practice_id, roles=("owner", "manager"))
+    staff_caller(bp.current_request, practice_id, roles=roles_for("audit.view"))
     return respond({"events": [_json(e) for e in deps().audit_store.for_practice(practice_id)]})
 
 
@@ -41,5 +42,5 @@ def practice_audit(practice_id: str) -> Response:
     tag="audit",
 )
 def patient_audit(practice_id: str, patient_id: str) -> Response:
-    staff_caller(bp.current_request, practice_id, roles=("owner", "manager"))
+    staff_caller(bp.current_request, practice_id, roles=roles_for("audit.view"))
     return respond({"events": [_json(e) for e in deps().audit_store.for_patient(practice_id, patient_id)]})

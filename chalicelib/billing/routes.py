@@ -22,13 +22,14 @@ from chalicelib.billing.service import Account, PaymentStart, StatementView, amo
 from chalicelib.platform.api import json_body, respond, route
 from chalicelib.platform.deps import deps
 from chalicelib.platform.errors import PayloadTooLarge, Unprocessable
+from chalicelib.platform.permissions import roles_for
 from chalicelib.platform.request import patient_caller, staff_caller
 
 bp = Blueprint(__name__)
 
 TAG = "billing"
-BILLING_ROLES = ("owner", "manager", "front_desk")
-REFUND_ROLES = ("owner", "manager")
+BILLING_ROLES = roles_for("billing.post")
+REFUND_ROLES = roles_for("billing.refund")
 MAX_WEBHOOK_BYTES = 512 * 1024
 SOURCE = re.compile(r"^[A-Za-z0-9._-]{1,40}$")  # as for patient imports
 AMOUNT = {"type": ["string", "number"], "description": 'dollars, e.g. "19.99"; at most two decimals'}
@@ -239,7 +240,7 @@ def staff_ledger(practice_id: str, patient_id: str) -> Response:
 )
 def import_lines(practice_id: str) -> Response:
     request = bp.current_request
-    caller = staff_caller(request, practice_id, roles=("owner", "manager"))
+    caller = staff_caller(request, practice_id, roles=roles_for("imports.run"))
     params: dict[str, str] = dict(request.query_params or {})
     source = params.get("source") or "csv"
     if not SOURCE.match(source):

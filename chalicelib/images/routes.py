@@ -28,13 +28,14 @@ from chalicelib.images.service import Minted
 from chalicelib.platform.api import json_body, respond, route
 from chalicelib.platform.auth import StaffCaller, bearer_token, staff_for_practice
 from chalicelib.platform.deps import deps
+from chalicelib.platform.permissions import roles_for
 from chalicelib.platform.request import patient_caller
 from chalicelib.platform.settings import get_settings
 
 bp = Blueprint(__name__)
 
 TAG = "images"
-IMAGE_ROLES = ("clinical", "manager", "owner")
+IMAGE_ROLES = roles_for("images.manage")
 SHARE_PAGE = "/patient/shared.html"  # the page that opens a share link; the token rides in the fragment
 
 _UPLOAD_BODY = {

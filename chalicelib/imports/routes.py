@@ -12,6 +12,7 @@ from chalicelib.platform.api import respond, route
 from chalicelib.platform.deps import Deps, deps
 from chalicelib.platform.errors import BadRequest, PayloadTooLarge, Unprocessable
 from chalicelib.platform.observability import logger
+from chalicelib.platform.permissions import roles_for
 from chalicelib.platform.request import staff_caller
 
 bp = Blueprint(__name__)
@@ -58,7 +59,7 @@ def _port(d: Deps) -> Any:
 )
 def create_import(practice_id: str) -> Response:
     request = bp.current_request
-    caller = staff_caller(request, practice_id, roles=("owner", "manager"))
+    caller = staff_caller(request, practice_id, roles=roles_for("imports.run"))
     params: dict[str, str] = dict(request.query_params or {})
     kind, source = params.get("kind", ""), params.get("source", "")
     if kind not in KINDS:

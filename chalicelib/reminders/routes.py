@@ -13,6 +13,7 @@ from chalicelib.audit.model import ACTOR_ANONYMOUS, ACTOR_PATIENT, ACTOR_STAFF
 from chalicelib.platform.api import json_body, respond, route
 from chalicelib.platform.deps import deps
 from chalicelib.platform.errors import Conflict, NotFound, Unprocessable
+from chalicelib.platform.permissions import roles_for
 from chalicelib.platform.request import patient_caller, staff_caller
 from chalicelib.practices.model import Practice
 from chalicelib.reminders import contact, service
@@ -47,7 +48,7 @@ class _Blueprint(Blueprint):
 
 bp = _Blueprint(__name__)
 TAG = "reminders"
-POLICY_ROLES = ("owner", "manager")
+POLICY_ROLES = roles_for("settings.change")
 
 _TOUCH = {
     "type": "object",
