@@ -16,8 +16,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-
-from icalendar import Calendar, Event
+from typing import TYPE_CHECKING
 
 from chalicelib.appointments import links
 from chalicelib.appointments.model import CANCELLED, REQUESTED, Appointment, CalendarFeed, calendar_sequence
@@ -26,6 +25,9 @@ from chalicelib.audit.model import ACTOR_ANONYMOUS
 from chalicelib.patients.model import Patient
 from chalicelib.platform.auth import PatientCaller
 from chalicelib.platform.errors import NotFound
+
+if TYPE_CHECKING:
+    from icalendar import Event
 
 FEED_PAST = timedelta(days=90)
 FEED_AHEAD = timedelta(days=400)
@@ -42,6 +44,8 @@ def _event(book: Book, a: Appointment, patient: Patient | None, now: datetime) -
     provider = book.providers.get(a.provider_id)
     what = t.name if t else "Dental appointment"
     who = f"{patient.given_name}: " if patient else ""
+    from icalendar import Event  # only calendar requests pay for its import
+
     event = Event()
     event.add("uid", _uid(book.id, a.id))
     event.add("dtstamp", now)
@@ -73,6 +77,8 @@ def _event(book: Book, a: Appointment, patient: Patient | None, now: datetime) -
 def calendar_bytes(
     book: Book, appointments: Sequence[tuple[Appointment, Patient | None]], now: datetime, name: str
 ) -> bytes:
+    from icalendar import Calendar
+
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")

@@ -40,7 +40,7 @@ calls = []
 botocore.client.BaseClient._make_api_call = lambda self, op, params: calls.append(op)
 import app  # noqa: F401
 import sys
-heavy = sorted(m for m in ("stripe", "pydicom", "fhir.resources", "numpy", "PIL") if m in sys.modules)
+heavy = sorted(m for m in ("stripe", "pydicom", "fhir.resources", "numpy", "PIL", "icalendar") if m in sys.modules)
 print(calls, heavy)
 """
 
