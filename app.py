@@ -10,6 +10,7 @@ from chalice.app import CloudWatchEvent, SNSEvent
 from chalicelib.appointments.routes import bp as appointments_bp
 from chalicelib.audit.routes import bp as audit_bp
 from chalicelib.billing.routes import bp as billing_bp
+from chalicelib.feedback.routes import bp as feedback_bp
 from chalicelib.identity.routes import bp as identity_bp
 from chalicelib.images import handlers as images
 from chalicelib.images.routes import bp as images_bp
@@ -17,6 +18,7 @@ from chalicelib.imports.routes import bp as imports_bp
 from chalicelib.patients.routes import bp as patients_bp
 from chalicelib.platform import jobs
 from chalicelib.platform.deps import deps
+from chalicelib.platform.headers import security_headers
 from chalicelib.platform.middleware import json_errors, observed
 from chalicelib.platform.routes import bp as platform_bp
 from chalicelib.practices.routes import bp as practices_bp
@@ -25,6 +27,7 @@ from chalicelib.reminders.routes import bp as reminders_bp
 
 app = Chalice(app_name="chairside", configure_logs=False)
 app.register_middleware(observed(app), "all")
+app.register_middleware(security_headers, "http")
 app.register_middleware(json_errors, "http")
 
 app.register_blueprint(platform_bp)
@@ -37,6 +40,7 @@ app.register_blueprint(reminders_bp)
 app.register_blueprint(appointments_bp)
 app.register_blueprint(billing_bp)
 app.register_blueprint(images_bp)
+app.register_blueprint(feedback_bp)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="tick")

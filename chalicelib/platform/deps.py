@@ -35,6 +35,9 @@ class Deps:
         from chalicelib.reminders.handlers import subscribe
 
         subscribe(self)  # every appointment change (re)plans its reminders
+        from chalicelib.feedback.handlers import subscribe as feedback_subscribe
+
+        feedback_subscribe(self)  # a completed visit plans its survey and may count a referral
 
     @property
     def auditor(self) -> Auditor:

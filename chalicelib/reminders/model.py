@@ -54,7 +54,10 @@ REMINDER = "reminder"
 NOTICE_CANCELLED = "cancelled"
 NOTICE_MOVED = "moved"
 RECALL_TOUCH = "recall"
-KINDS = (REMINDER, NOTICE_CANCELLED, NOTICE_MOVED, RECALL_TOUCH)
+SURVEY_TOUCH = "survey"  # post-visit survey (chalicelib/feedback plans it)
+THANKS_TOUCH = "referral_thanks"  # thanks a referrer once the friend's first visit is done (chalicelib/feedback)
+KINDS = (REMINDER, NOTICE_CANCELLED, NOTICE_MOVED, RECALL_TOUCH, SURVEY_TOUCH, THANKS_TOUCH)
+FEEDBACK_KINDS = frozenset({SURVEY_TOUCH, THANKS_TOUCH})
 NOTICES = frozenset({NOTICE_CANCELLED, NOTICE_MOVED})
 
 # Touch states. A touch is written pending, claimed by one sweep with a conditional update, and ends

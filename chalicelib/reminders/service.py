@@ -42,6 +42,8 @@ from chalicelib.reminders.model import (
     CLAIMED,
     EMAIL,
     FAILED,
+    FEEDBACK,
+    FEEDBACK_KINDS,
     MAX_SEND_ATTEMPTS,
     NOTICE_CANCELLED,
     NOTICE_MOVED,
@@ -54,6 +56,7 @@ from chalicelib.reminders.model import (
     SKIPPED,
     SMS,
     STATUS_CANCELLED,
+    SURVEY_TOUCH,
     AddressState,
     ContactPrefs,
     InboxEntry,
@@ -95,6 +98,8 @@ def reminder_touch_id(appointment_id: str, rule_key: str, start: datetime) -> st
 
 
 def message_type(kind: str) -> str:
+    if kind in FEEDBACK_KINDS:
+        return FEEDBACK
     return RECALL if kind == RECALL_TOUCH else APPOINTMENT_REMINDERS
 
 
@@ -530,7 +535,7 @@ class _RecallCheck:
         return self.cache[patient_id]
 
 
-def _verdict(
+def _verdict(  # noqa: PLR0911 - one return per rule reads best
     t: Touch,
     snap: Snapshot,
     practice: Practice,
@@ -544,6 +549,9 @@ def _verdict(
     prefs = snap.prefs.get(t.patient_id, ContactPrefs())
     hours = prefs.sending_hours or policy.sending_hours
     quiet_zone = patient.zone or practice.zone
+    if t.kind in FEEDBACK_KINDS:  # after the visit: only the patient and the sending hours matter
+        opens = hours.next_open(now, quiet_zone)
+        return Verdict("send") if opens == now else Verdict("retime", due=opens)
     if t.kind == RECALL_TOUCH:
         record = snap.recalls.get(t.patient_id)
         if record is None or record.due != t.recall_due:
@@ -659,6 +667,11 @@ def message_facts(
             for name in links.ACTIONS:
                 token = links.action_token(key, practice.id, appointment.id, name, appointment.start, now)
                 action[name] = link_url(ports, practice.id, token)
+    survey = ""
+    if t.kind == SURVEY_TOUCH:
+        from chalicelib.feedback.links import survey_url
+
+        survey = survey_url(ports.web_base_url, ports.signing_key(), practice.id, t.subject_id, now, language)
     unsubscribe = ""
     if route is not None and route.channel == EMAIL:
         unsubscribe = unsubscribe_url(ports, practice.id, patient.id, t.kind, route.address, now)
@@ -679,6 +692,7 @@ def message_facts(
         unsubscribe_url=unsubscribe,
         due=t.recall_due,
         sms_reschedule_url=sms_reschedule,
+        survey_url=survey,
     )
 
 

@@ -54,6 +54,7 @@ PLACEHOLDERS = frozenset(
         "reschedule_url",
         "book_url",
         "due_month",
+        "survey_url",
     }
 )
 
@@ -221,6 +222,37 @@ DEFAULTS: dict[str, str] = {
         "O llámenos al {practice_phone}.\n\n"
         "Hasta pronto,\n{practice_name}"
     ),
+    # after a visit: the survey (chalicelib/feedback) and thanks for a referral
+    "survey.sms.en": "{practice_name}: Thanks for visiting, {first_name}! How likely are you to recommend us? It takes a few taps: {survey_url}",
+    "survey.sms.es": "{practice_name}: Gracias por su visita, {first_name}. ¿Nos recomendaría? Solo unos toques: {survey_url}",
+    "survey.email_subject.en": "How was your visit to {practice_name}?",
+    "survey.email_subject.es": "¿Qué tal su visita a {practice_name}?",
+    "survey.email.en": (
+        "Hi {first_name},\n\n"
+        "Thank you for visiting {practice_name}. How likely are you to recommend us to a friend?\n\n"
+        "Answer in a few taps: {survey_url}\n\n"
+        "Questions? Call us at {practice_phone}.\n\n{practice_name}"
+    ),
+    "survey.email.es": (
+        "Hola {first_name}:\n\n"
+        "Gracias por visitar {practice_name}. ¿Qué tan probable es que nos recomiende a un amigo?\n\n"
+        "Responda en unos toques: {survey_url}\n\n"
+        "¿Preguntas? Llámenos al {practice_phone}.\n\n{practice_name}"
+    ),
+    "referral_thanks.sms.en": "{practice_name}: Thank you, {first_name}! A friend you referred has had their first visit with us.",
+    "referral_thanks.sms.es": "{practice_name}: ¡Gracias, {first_name}! Una persona que nos recomendó ya tuvo su primera visita.",
+    "referral_thanks.email_subject.en": "Thank you for referring a friend to {practice_name}",
+    "referral_thanks.email_subject.es": "Gracias por recomendar {practice_name}",
+    "referral_thanks.email.en": (
+        "Hi {first_name},\n\n"
+        "A friend you referred has had their first visit at {practice_name}. Thank you for trusting us with the people you care about.\n\n"
+        "{practice_name}"
+    ),
+    "referral_thanks.email.es": (
+        "Hola {first_name}:\n\n"
+        "Una persona que nos recomendó ya tuvo su primera visita en {practice_name}. Gracias por su confianza.\n\n"
+        "{practice_name}"
+    ),
     # replies to inbound texts
     "confirmed_reply.sms.en": "{practice_name}: Thank you, {first_name}. You're confirmed for {when}.",
     "confirmed_reply.sms.es": "{practice_name}: Gracias, {first_name}. Su cita del {when} está confirmada.",
@@ -345,6 +377,7 @@ class MessageFacts:
     unsubscribe_url: str = ""
     due: date | None = None
     sms_reschedule_url: str = ""  # the short link SMS carry instead of reschedule_url
+    survey_url: str = ""  # the post-visit survey link (chalicelib/feedback/links.py)
 
 
 @dataclass(frozen=True)
@@ -372,6 +405,7 @@ def _values(facts: MessageFacts) -> dict[str, str]:
         "reschedule_url": facts.reschedule_url,
         "book_url": facts.book_url,
         "due_month": format_month(facts.due, lang) if facts.due else "",
+        "survey_url": facts.survey_url,
     }
 
 
@@ -455,5 +489,6 @@ def sample_facts(kind: str, language: str, **changes: Any) -> MessageFacts:
         unsubscribe_url="https://api.example.test/public/unsubscribe/" + "u" * 120,
         due=date(2027, 9, 30),
         sms_reschedule_url=short,
+        survey_url="https://patients.example.test/survey/?t=" + "v" * 130,
     )
     return MessageFacts(**{**base.__dict__, **changes})
