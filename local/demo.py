@@ -21,7 +21,7 @@ import random
 import sys
 import unicodedata
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -119,6 +119,7 @@ class DemoInfo:
     appointments: int
     patient: ShowcaseContact
     guardian: ShowcaseContact
+    survey_url: str = ""  # the showcase patient's unanswered post-visit survey (local/feedback_demo.py)
 
     @property
     def showcase(self) -> dict[str, str]:
@@ -634,7 +635,10 @@ def load_demo(
     )
     if report.errors:
         raise RuntimeError(f"the demo bundle has {len(report.errors)} invalid entries, first: {report.errors[0]}")
-    return info
+    from local.feedback_demo import load_feedback_demo
+
+    survey = load_feedback_demo(PRACTICE_ID, ZONE, anchor, info.patient.patient_ids[0])
+    return replace(info, survey_url=survey)
 
 
 def main(argv: list[str] | None = None) -> int:

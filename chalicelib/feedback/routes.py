@@ -7,19 +7,20 @@ from typing import Any
 
 from chalice import Response
 
+from chalicelib.audit.model import ACTOR_STAFF
 from chalicelib.feedback import service
 from chalicelib.feedback.handlers import ports_for
 from chalicelib.feedback.model import MAX_BODY_BYTES, MAX_COMMENT, SITES, SOCIAL
 from chalicelib.platform.api import json_body, respond, route
 from chalicelib.platform.deps import deps
 from chalicelib.platform.errors import Unprocessable
+from chalicelib.platform.permissions import roles_for
 from chalicelib.platform.request import patient_caller, staff_caller
 from chalicelib.reminders.routes import _Blueprint
 
 bp = _Blueprint(__name__)
 
 TAG = "feedback"
-SETTINGS_ROLES = ("owner", "manager")
 
 _LINKS = {"type": "object", "additionalProperties": {"type": "string", "format": "uri"}}
 SETTINGS_SCHEMA: dict[str, Any] = {
@@ -84,6 +85,18 @@ def _months(default: int) -> int:
 def _client() -> str:
     # API Gateway's view of the caller; X-Forwarded-For is not trusted (anyone can set it).
     return str((bp.current_request.context.get("identity") or {}).get("sourceIp") or "")
+
+
+def _audit(practice_id: str, user_id: str, action: str, patient_ids: list[str]) -> None:
+    """Staff reading patients' answers or names is audited like any other patient read."""
+    deps().auditor.record(
+        practice_id,
+        actor_type=ACTOR_STAFF,
+        actor_id=user_id,
+        action=action,
+        patient_ids=sorted(set(patient_ids)) or [""],
+        record="feedback",
+    )
 
 
 # --- public ----------------------------------------------------------------------------------------------
@@ -173,7 +186,7 @@ def my_referral() -> Response:
     tag=TAG,
 )
 def get_settings(practice_id: str) -> Response:
-    staff_caller(bp.current_request, practice_id)
+    staff_caller(bp.current_request, practice_id, roles_for("settings.view"))
     return respond(service.settings_view(_ports(), practice_id))
 
 
@@ -187,7 +200,7 @@ def get_settings(practice_id: str) -> Response:
     body=SETTINGS_SCHEMA,
 )
 def put_settings(practice_id: str) -> Response:
-    staff_caller(bp.current_request, practice_id, SETTINGS_ROLES)
+    staff_caller(bp.current_request, practice_id, roles_for("settings.change"))
     return respond(service.change_settings(_ports(), practice_id, json_body(bp.current_request)))
 
 
@@ -213,9 +226,10 @@ def summary(practice_id: str) -> Response:
     query={"month": {"type": "string", "pattern": "^[0-9]{4}-[0-9]{2}$"}},
 )
 def comments(practice_id: str) -> Response:
-    staff_caller(bp.current_request, practice_id)
-    month = _param("month")
-    return respond(service.comments(_ports(), practice_id, month))
+    caller = staff_caller(bp.current_request, practice_id)
+    answer = service.comments(_ports(), practice_id, _param("month"))
+    _audit(practice_id, caller.user_id, "feedback.comments.read", [a["patient_id"] for a in answer["answers"]])
+    return respond(answer)
 
 
 @route(
@@ -227,5 +241,7 @@ def comments(practice_id: str) -> Response:
     query=_MONTHS,
 )
 def referrals(practice_id: str) -> Response:
-    staff_caller(bp.current_request, practice_id)
-    return respond(service.referrals(_ports(), practice_id, _months(12)))
+    caller = staff_caller(bp.current_request, practice_id)
+    answer = service.referrals(_ports(), practice_id, _months(12))
+    _audit(practice_id, caller.user_id, "feedback.referrals.read", [r["patient_id"] for r in answer["leaderboard"]])
+    return respond(answer)

@@ -42,6 +42,13 @@ Entity key templates (the capability ``store.py`` modules define the items):
 | staff inbox item  | PRACTICE#<p>      | INBOX#<UTC instant>#<id>             |                                                   |                                                  |
 | inbound SMS seen  | PRACTICE#<p>      | INBOUND#<provider message id>        |                                                   |                                                  |
 | recall record     | PRACTICE#<p>      | RECALL#<patient id>                  |                                                   |                                                  |
+| feedback settings | PRACTICE#<p>      | FEEDBACK_SETTINGS (review links, social, survey policy, rewards; versioned) |         |                                                  |
+| survey gate       | PRACTICE#<p>      | SURVEYED#<patient id> (last survey sent, for which visit) |                              |                                                  |
+| survey answer     | PRACTICE#<p>      | SURVEY#<appointment id>              | PRACTICE#<p>#FEEDBACK / <answered UTC>#<appointment id> |                                         |
+| feedback roll-up  | PRACTICE#<p>      | FEEDBACK_MONTH#<YYYY-MM> (practice-local month; counters, see below) |                    |                                                  |
+| referral code     | PRACTICE#<p>      | REFCODE#<code>                       |                                                   |                                                  |
+| referral          | PRACTICE#<p>      | REFERRAL#<request id>                |                                                   |                                                  |
+| referred contact  | PRACTICE#<p>      | REFERRED#<E.164 or email>            |                                                   |                                                  |
 
 Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to the end):
 
@@ -90,6 +97,13 @@ Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to th
 | a practice's SMS number (inbound texts)          | Query GSI1 PRACTICES, compare each practice's sms_number / phone |
 | the staff inbox, newest first                    | Query PK, SK begins_with INBOX#, descending               |
 | the practice's patients (recall pass)            | Query PK, SK begins_with PATIENT#                         |
+| plan a survey at most once per period            | UpdateItem SURVEYED#<patient> condition absent OR last_at < <cutoff> OR appointment_id = <this visit> |
+| answer a survey (once) and roll it up            | TransactWriteItems: Put SURVEY#<appointment> (attribute_not_exists) + Update FEEDBACK_MONTH#<month> ADD counters |
+| survey answers of a month, newest first          | Query GSI1 PRACTICE#<p>#FEEDBACK, SK between <month start> and <month end>, descending |
+| feedback roll-ups of some months (analytics)     | BatchGetItem FEEDBACK_MONTH#<month> (``FeedbackStore.feedback_rollups(practice_id, months)``) |
+| a referral code's patient                        | GetItem REFCODE#<code> (absent: a forged code, 404)      |
+| the referral a new patient came with             | GetItem REFERRED#<address>, then REFERRAL#<id>            |
+| count a referral (once)                          | TransactWriteItems: Update REFERRAL#<id> condition status = pending + Update FEEDBACK_MONTH#<month> ADD |
 
 Expiring items (codes, sessions, counters, slot locks, waitlist entries and offers) carry ``expires_at`` (epoch seconds), the table's TTL attribute.
 TTL deletes late, so readers check expiry themselves. Sign-in invariants (chalicelib/identity/store.py):
@@ -120,6 +134,15 @@ instant, and a touch leaves it when it is sent, skipped, cancelled or failed. A 
 because its next run is moved by a compare-and-set on REMINDER_SWEEP. Address state is keyed by E.164 (or the
 lower-cased email) per practice; a soft bounce is counted once per sent message (condition: message id not in
 ``soft_bounce_messages``). The policy moves from version n to n+1 in one transaction conditioned on version n.
+Feedback roll-ups (chalicelib/feedback/store.py, read by analytics through
+``FeedbackStore.feedback_rollups(practice_id, months)`` -> ``feedback.model.Rollup``): one FEEDBACK_MONTH#<YYYY-MM>
+item per practice and local month, flat Number attributes bumped with ADD in the same transaction as the write
+they count: ``n`` answers, ``sum`` of scores (0-10), ``pro`` / ``pas`` / ``det`` promoters (9-10), passives (7-8)
+and detractors (0-6); per provider ``p#<provider id>#n``, ``#sum``, ``#pro``, ``#pas``, ``#det``; ``ref`` referrals
+counted and ``r#<referrer patient id>`` per referrer. NPS = round(100 * (pro - det) / n). Surveys and referral
+thank-yous are reminder touches (kinds ``survey``, ``referral_thanks``; ids ``APPT#<appointment>#survey``,
+``REFERRAL#<id>#thanks``); low scores and new-patient requests are INBOX# items (kinds ``low_score``,
+``new_patient_request``).
 """
 
 from __future__ import annotations
