@@ -82,3 +82,32 @@ def test_fifty_deliveries_of_one_signed_event_at_once_credit_the_ledger_once(bil
     assert payments(billing, "PAT-A") == [(12500, "pi_test_001")]
     assert stored_events() == ["evt_test_001"]
     assert len(billing.email.sent) == 1
+
+
+@pytest.fixture
+def waitlist(app_deps: Deps, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from tests.integration.test_booking_api import copy_tables_once_per_transaction
+    from tests.integration.test_booking_api import seed as seed_booking
+
+    copy_tables_once_per_transaction(monkeypatch)
+    return seed_booking(app_deps)
+
+
+def test_two_offers_of_one_freed_time_accepted_at_the_same_moment_book_it_once(api: Client, waitlist: Any) -> None:
+    from tests.integration.test_booking_api import book, patient, post
+    from tests.integration.test_waitlist_api import WINDOW, token_in
+
+    freed = book(api, "tok-a", "2027-04-20T14:00:00Z").json_body
+    for token, pid in (("tok-b", "PAT-B"), ("tok-c", "PAT-C")):
+        assert post(api, "/patient/waitlist", patient(token), {"patient_id": pid, **WINDOW}).status_code == 201
+        waitlist.clock.advance(seconds=1)
+    post(api, f"/patient/appointments/{freed['id']}/cancel", patient("tok-a"), {})
+    links = [token_in(m.text) for m in waitlist.sms.sent if "earlier time opened" in m.text]
+    assert len(links) == 2
+    outcomes = at_once(2, lambda i: post(api, f"/a/{links[i]}", {}))
+    statuses = sorted(getattr(o, "status_code", type(o).__name__) for o in outcomes)
+    assert statuses == [200, 409], [getattr(o, "body", o) for o in outcomes]
+    day = api.http.get("/patient/appointments", headers=patient("tok-b")).json_body
+    booked_b = [a for a in day.get("appointments", []) if a.get("status") == "booked"]
+    booked_c = api.http.get("/patient/appointments", headers=patient("tok-c")).json_body.get("appointments", [])
+    assert len(booked_b) + len([a for a in booked_c if a.get("status") == "booked"]) == 1
