@@ -10,11 +10,13 @@ from chalice.app import CloudWatchEvent, SNSEvent
 from chalicelib.appointments.routes import bp as appointments_bp
 from chalicelib.audit.routes import bp as audit_bp
 from chalicelib.billing.routes import bp as billing_bp
+from chalicelib.dashboard.routes import bp as dashboard_bp
 from chalicelib.feedback.routes import bp as feedback_bp
 from chalicelib.identity.routes import bp as identity_bp
 from chalicelib.images import handlers as images
 from chalicelib.images.routes import bp as images_bp
 from chalicelib.imports.routes import bp as imports_bp
+from chalicelib.inbox.routes import bp as inbox_bp
 from chalicelib.patients.routes import bp as patients_bp
 from chalicelib.platform import jobs
 from chalicelib.platform.deps import deps
@@ -24,6 +26,7 @@ from chalicelib.platform.routes import bp as platform_bp
 from chalicelib.practices.routes import bp as practices_bp
 from chalicelib.reminders import handlers as reminders
 from chalicelib.reminders.routes import bp as reminders_bp
+from chalicelib.settings.routes import bp as settings_bp
 
 app = Chalice(app_name="chairside", configure_logs=False)
 app.register_middleware(observed(app), "all")
@@ -40,6 +43,9 @@ app.register_blueprint(reminders_bp)
 app.register_blueprint(appointments_bp)
 app.register_blueprint(billing_bp)
 app.register_blueprint(images_bp)
+app.register_blueprint(inbox_bp)
+app.register_blueprint(dashboard_bp)
+app.register_blueprint(settings_bp)
 app.register_blueprint(feedback_bp)
 
 

@@ -33,6 +33,7 @@ from chalicelib.imports.model import (
     Stored,
 )
 from chalicelib.patients.model import ContactLink, Guardian, Patient
+from chalicelib.patients.search_store import PatientSearchIndex
 from chalicelib.patients.store import (
     ContactLinkItem,
     GuardianItem,
@@ -185,6 +186,13 @@ def _item_for(practice_id: str, zone: str, change: Change[Any]) -> TableItem:
     return item
 
 
+def _reindex(practice_id: str, values: Sequence[Any]) -> None:
+    """Keep the patient search index (chalicelib/patients/search_store.py) in step with imported patients."""
+    patients = [v for v in values if isinstance(v, Patient)]
+    if patients:
+        PatientSearchIndex().index(practice_id, patients)
+
+
 class DynamoImportStore:
     """The ``ImportPort`` over the single table (see chalicelib/imports/service.py)."""
 
@@ -244,6 +252,7 @@ class DynamoImportStore:
                 if isinstance(item, AppointmentItem):
                     item.version = 1  # what a first save() would set, so later conditional saves line up
                 batch.save(item)
+        _reindex(practice_id, [c.value for c in changes])
 
     def update(self, practice_id: str, zone: str, entity: str, change: Change[Any], at: datetime) -> bool:
         """Update the import-owned attributes and delete revoked links, atomically.
@@ -279,6 +288,7 @@ class DynamoImportStore:
             if "ConditionalCheckFailed" in str(exc.cause_response_code) or _cancelled_by_condition(exc):
                 return False
             raise
+        _reindex(practice_id, [change.value])
         return True
 
     def record_run(self, report: ImportReport, actor_type: str, actor_id: str) -> None:

@@ -144,6 +144,9 @@ class PatientStore:
         patient_item(practice_id, patient).save()
         for link in contact_links_for(patient):
             contact_link_item(practice_id, link).save()
+        from chalicelib.patients.search_store import PatientSearchIndex  # the index imports this module
+
+        PatientSearchIndex().index(practice_id, [patient])
 
     def links_for_address(self, practice_id: str, address: str) -> list[ContactLink]:
         """Every patient the phone (E.164) or email may act for, in this practice."""

@@ -39,7 +39,10 @@ Entity key templates (the capability ``store.py`` modules define the items):
 | contact address   | PRACTICE#<p>      | ADDRESS#<E.164 or email> (opt-out, carrier block, suppression, soft bounces) |            |                                                  |
 | contact prefs     | PRACTICE#<p>      | CONTACTPREFS#<patient id>            |                                                   |                                                  |
 | reminder day cap  | PRACTICE#<p>      | REMINDED#<patient id>#<local date>   |                                                   |                                                  |
-| staff inbox item  | PRACTICE#<p>      | INBOX#<UTC instant>#<id>             |                                                   |                                                  |
+| staff inbox item  | PRACTICE#<p>      | INBOX#<UTC instant>#<id> (chalicelib/inbox/store.py) | PRACTICE#<p>#INBOX#OPEN / <UTC>#<id> (only while open) | PRACTICE#<p>#PATIENT#<first patient> / INBOX#<UTC>#<id> |
+| patient search token | PRACTICE#<p>   | FIND#<n:word, p:digits or e:email>#<patient id> |                                        |                                                  |
+| patient search set | PRACTICE#<p>     | FINDSET#<patient id> (tokens last written) |                                             |                                                  |
+| practice settings | PRACTICE#<p>      | SETTINGS (current), SETTINGS#<version, 6 digits> (history) |                              |                                                  |
 | inbound SMS seen  | PRACTICE#<p>      | INBOUND#<provider message id>        |                                                   |                                                  |
 | recall record     | PRACTICE#<p>      | RECALL#<patient id>                  |                                                   |                                                  |
 | feedback settings | PRACTICE#<p>      | FEEDBACK_SETTINGS (review links, social, survey policy, rewards; versioned) |         |                                                  |
@@ -96,6 +99,15 @@ Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to th
 | record a batch's outcome                         | BatchWriteItem TOUCH# (claimed by this sweep, so unconditional) and REMINDED# |
 | a practice's SMS number (inbound texts)          | Query GSI1 PRACTICES, compare each practice's sms_number / phone |
 | the staff inbox, newest first                    | Query PK, SK begins_with INBOX#, descending               |
+| open inbox items, newest first (dashboard)       | Query GSI1 PRACTICE#<p>#INBOX#OPEN, descending (sparse: closing removes the keys) |
+| messages received from a patient (patient card)  | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with INBOX#, descending |
+| assign / reply / close an inbox item             | PutItem INBOX#... condition rev = <rev read>              |
+| find patients by name, phone or email start      | Query PK, SK begins_with FIND#<kind>:<prefix> per prefix; BatchGetItem PATIENT# |
+| re-index a patient (write, rename, import)       | BatchGetItem FINDSET#, BatchWriteItem: delete stale FIND#, put new FIND# and FINDSET# |
+| back-fill the search index                       | Query PK, SK begins_with PATIENT#, then as above per 100 patients |
+| settings in force / their history                | GetItem SETTINGS; Query PK, SK begins_with SETTINGS#, descending |
+| change settings                                  | TransactWriteItems: SETTINGS (condition version = n, or absent for n = 0), SETTINGS#<n+1> (absent), PRACTICE (hours, settings) |
+| audit trail for UTC days (browse, CSV)           | Query PK, SK between AUDIT#<from> and AUDIT#<to>, descending; by patient: GSI2 between the same |
 | the practice's patients (recall pass)            | Query PK, SK begins_with PATIENT#                         |
 | plan a survey at most once per period            | UpdateItem SURVEYED#<patient> condition absent OR last_at < <cutoff> OR appointment_id = <this visit> |
 | answer a survey (once) and roll it up            | TransactWriteItems: Put SURVEY#<appointment> (attribute_not_exists) + Update FEEDBACK_MONTH#<month> ADD counters |

@@ -41,6 +41,8 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.appointments.model import Appointment
 from chalicelib.appointments.store import AppointmentItem, appointment_from
+from chalicelib.inbox.model import Item
+from chalicelib.inbox.store import InboxItem, InboxStore
 from chalicelib.patients.store import PatientItem, patient_from
 from chalicelib.platform.table import TableItem, practice_pk
 from chalicelib.reminders.model import (
@@ -145,16 +147,6 @@ class DailyCapItem(TableItem, discriminator="ReminderCap"):
     patient_id = UnicodeAttribute()
     day = UnicodeAttribute()
     reminders = NumberAttribute(default=1)
-
-
-class InboxItem(TableItem, discriminator="InboxItem"):
-    entry_id = UnicodeAttribute()
-    at = UTCDateTimeAttribute()
-    kind = UnicodeAttribute()
-    address = UnicodeAttribute(default="")
-    patient_ids = ListAttribute(of=UnicodeAttribute, default=list)
-    text = UnicodeAttribute(default="")
-    status = UnicodeAttribute(default="open")
 
 
 class InboundSeenItem(TableItem, discriminator="InboundSeen"):
@@ -638,17 +630,11 @@ class ReminderStore:
 
     # -- inbox and inbound dedupe ---------------------------------------------------------------------
     def add_inbox(self, practice_id: str, entry: InboxEntry) -> None:
-        InboxItem(
-            practice_pk(practice_id),
-            f"INBOX#{iso(entry.at)}#{entry.id}",
-            entry_id=entry.id,
-            at=entry.at,
-            kind=entry.kind,
-            address=entry.address,
-            patient_ids=list(entry.patient_ids),
-            text=entry.text,
-            status=entry.status,
-        ).save()
+        """Items live in the staff inbox module (chalicelib/inbox), which also indexes the open ones."""
+        InboxStore().add(
+            practice_id,
+            Item(entry.id, entry.at, entry.kind, entry.address, tuple(entry.patient_ids), entry.text, entry.status),
+        )
 
     def inbox(self, practice_id: str, limit: int = 100) -> list[InboxEntry]:
         out = []

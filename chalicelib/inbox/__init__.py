@@ -1,0 +1,1 @@
+"""The staff inbox: items any capability opens (replies, opt-outs, feedback, requests), worked by staff."""
