@@ -50,7 +50,9 @@ def test_a_referral_link_leads_a_friend_to_the_new_patient_request_page(
     stack: RunningStack, open_page: OpenPage, patient_session: dict[str, Any], staff_answer: dict[str, Any]
 ) -> None:
     patient = open_page("phone", session_storage=patient_session)
-    patient.goto(f"{stack.web_url}/refer/?practice={stack.practice_id}")
+    patient.goto(f"{stack.web_url}/patient/?practice={stack.practice_id}")
+    patient.get_by_role("link", name="Refer a friend").click()
+    expect(patient).to_have_url(re.compile(r"/refer/"))
     code = patient.locator("#referral-code")
     expect(code).to_have_text(re.compile(r"^[A-Z2-7]{8}$"))
     for via in ("sms", "email", "facebook", "x", "whatsapp"):

@@ -100,6 +100,7 @@ function renderChrome() {
       },
       t("language.other"),
     ),
+    currentSession() ? h("a", { class: "btn btn-quiet", href: `../refer/?practice=${encodeURIComponent(config.practiceId)}` }, t("home.referFriend")) : "",
     h("span", null, t("footer")),
   );
 }
