@@ -309,26 +309,29 @@ class LocalStack:
 
     # -- the local outbox --------------------------------------------------------------------------
     def outbox(self) -> list[dict[str, Any]]:
-        """Every email and SMS moto recorded as sent, newest first."""
-        with urllib.request.urlopen(f"{self.moto_url}/moto-api/data.json", timeout=10) as resp:  # noqa: S310
-            data = json.loads(resp.read())
+        """Every email and SMS moto recorded as sent, newest first.
+
+        Read from moto's in-process backends (the server runs in this process), not from
+        /moto-api/data.json: that dumps every backend, the whole table included, and grows slow."""
+        from moto.ses.models import ses_backends
+        from moto.sns.models import sns_backends
+
         items: list[dict[str, Any]] = []
-        for kind in ("Message", "RawMessage", "TemplateMessage"):
-            for m in data.get("ses", {}).get(kind, []):
-                items.append(
-                    {
-                        "id": m.get("id", ""),
-                        "channel": "email",
-                        "to": ", ".join((m.get("destinations") or {}).get("ToAddresses", [])),
-                        "from": m.get("source", ""),
-                        "subject": m.get("subject", ""),
-                        "body": m.get("body", m.get("raw_data", "")),
-                    }
-                )
-        for m in data.get("sns", {}).get("SMS", []):
+        for m in list(ses_backends[ACCOUNT][REGION].sent_messages):
+            destinations = getattr(m, "destinations", {}) or {}
+            to = destinations.get("ToAddresses", []) if isinstance(destinations, dict) else list(destinations)
             items.append(
-                {"id": m["message_id"], "channel": "sms", "to": m["phone_number"], "subject": "", "body": m["message"]}
+                {
+                    "id": m.id,
+                    "channel": "email",
+                    "to": ", ".join(to),
+                    "from": getattr(m, "source", ""),
+                    "subject": getattr(m, "subject", ""),
+                    "body": getattr(m, "body", None) or getattr(m, "raw_data", ""),
+                }
             )
+        for message_id, (phone, text) in list(sns_backends[ACCOUNT][REGION].sms_messages.items()):
+            items.append({"id": message_id, "channel": "sms", "to": phone, "subject": "", "body": text})
         now = time.time()
         with self._outbox_lock:
             for position, item in enumerate(items):
@@ -357,6 +360,15 @@ class LocalStack:
             "stripeJs": f"{self.stripe_url}/js.stripe.com/v3/",
         }
 
+    def page_headers(self) -> dict[str, str]:
+        """The pages' security headers as CloudFront sends them, with the local origins (no HSTS: plain HTTP)."""
+        from chalicelib.platform.headers import content_security_policy, page_headers
+
+        csp = content_security_policy(
+            api_origins=(self.api_url,), stripe_origins=(self.stripe_url,), image_origins=(self.moto_url,)
+        )
+        return page_headers(csp, production=False)
+
 
 class _WebHandler(SimpleHTTPRequestHandler):
     owner: LocalStack
@@ -380,6 +392,8 @@ class _WebHandler(SimpleHTTPRequestHandler):
 
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
+        for name, value in self.owner.page_headers().items():
+            self.send_header(name, value)
         super().end_headers()
 
     def _send(self, body: bytes, content_type: str) -> None:

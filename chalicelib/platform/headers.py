@@ -1,0 +1,68 @@
+"""Security headers: on every API response (middleware) and for the static pages (see local/stack.py
+and the CloudFront response headers policy in infra/resources.yaml, which state the same policy).
+
+API answers carry patient data, so nothing between the browser and us may keep a copy: every
+response says ``no-store`` unless its route chose a cache policy itself (calendar files).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Response
+
+API_HEADERS: dict[str, str] = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+HSTS = "max-age=63072000; includeSubDomains; preload"
+
+
+def security_headers(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """Chalice "http" middleware: the headers above on every answer, errors included."""
+    response = get_response(event)
+    headers = response.headers
+    present = {k.lower() for k in headers}
+    for name, value in API_HEADERS.items():
+        if name.lower() not in present:
+            headers[name] = value
+    return response
+
+
+def content_security_policy(
+    api_origins: tuple[str, ...] = (), stripe_origins: tuple[str, ...] = (), image_origins: tuple[str, ...] = ()
+) -> str:
+    """The pages' CSP: scripts from the site (and Stripe.js) only, never inline; no framing."""
+
+    def src(*extra: str) -> str:
+        return " ".join(("'self'", *extra))
+
+    directives = [
+        "default-src 'self'",
+        f"script-src {src(*stripe_origins)}",
+        "style-src 'self'",
+        f"img-src {src('data:', 'blob:', *image_origins)}",
+        f"connect-src {src(*api_origins, *stripe_origins)}",
+        f"frame-src {src(*stripe_origins)}",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+    return "; ".join(directives)
+
+
+def page_headers(csp: str, production: bool) -> dict[str, str]:
+    """Headers for the static pages; HSTS only where the site is served over HTTPS."""
+    headers = {
+        "Content-Security-Policy": csp,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "X-Frame-Options": "DENY",
+    }
+    if production:
+        headers["Strict-Transport-Security"] = HSTS
+    return headers
