@@ -21,3 +21,7 @@ class AuditEvent:
     patient_id: str  # "" for practice-level events
     record: str  # "<kind>:<id>" of what was touched
     source: str  # "api", "job:<name>", "import:<file kind>"
+    # Staff only: the role and display name from the sign-in token at the time of the event, so a
+    # patient's access log can say who looked without asking the user pool for every row.
+    actor_role: str = ""
+    actor_name: str = ""

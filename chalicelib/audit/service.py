@@ -4,10 +4,27 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from contextvars import ContextVar
 from typing import Protocol
 
-from chalicelib.audit.model import AuditEvent
+from chalicelib.audit.model import ACTOR_STAFF, AuditEvent
 from chalicelib.platform.clock import Clock
+
+# The verified staff caller of the current request: (sub, role, display name). Set where the token is
+# verified (chalicelib/platform/request.py), read when a staff event is recorded, so every call site
+# that passes actor_id=<sub> also stores the role and name the token carried at that moment.
+_staff_seen: ContextVar[tuple[str, str, str] | None] = ContextVar("audit_staff_seen", default=None)
+
+
+def remember_staff(user_id: str, role: str, name: str) -> None:
+    _staff_seen.set((user_id, role, name))
+
+
+def _staff_label(actor_id: str) -> tuple[str, str]:
+    seen = _staff_seen.get()
+    if seen is None or seen[0] != actor_id:  # another request's caller never names this one
+        return "", ""
+    return seen[1], seen[2]
 
 
 class AuditLog(Protocol):
@@ -29,11 +46,15 @@ class Auditor:
         patient_ids: Iterable[str] = ("",),
         record: str = "",
         source: str = "api",
+        actor_role: str = "",
+        actor_name: str = "",
     ) -> None:
         """One event per patient touched, so each patient's access log shows it."""
         now = self.clock.now()
+        if actor_type == ACTOR_STAFF and not (actor_role or actor_name):
+            actor_role, actor_name = _staff_label(actor_id)
         events = [
-            AuditEvent(uuid.uuid4().hex, now, actor_type, actor_id, action, pid, record, source)
+            AuditEvent(uuid.uuid4().hex, now, actor_type, actor_id, action, pid, record, source, actor_role, actor_name)
             for pid in dict.fromkeys(patient_ids)
         ]
         if events:

@@ -200,8 +200,10 @@ def get_settings(practice_id: str) -> Response:
     body=SETTINGS_SCHEMA,
 )
 def put_settings(practice_id: str) -> Response:
-    staff_caller(bp.current_request, practice_id, roles_for("settings.change"))
-    return respond(service.change_settings(_ports(), practice_id, json_body(bp.current_request)))
+    caller = staff_caller(bp.current_request, practice_id, roles_for("settings.change"))
+    saved = service.change_settings(_ports(), practice_id, json_body(bp.current_request))
+    _audit(practice_id, caller.user_id, "feedback.settings.change", [])
+    return respond(saved)
 
 
 @route(

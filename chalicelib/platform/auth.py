@@ -28,6 +28,7 @@ class StaffCaller:
     user_id: str  # Cognito sub
     role: str
     username: str
+    name: str = ""  # display name ("name" claim, else given + family name); shown in patients' access logs
 
     kind = "staff"
 
@@ -121,7 +122,17 @@ class StaffTokenVerifier:
         role = str(claims.get("custom:role") or "")
         if not practice_id or role not in STAFF_ROLES:
             raise Unauthorized("this account has no practice or role", code="invalid_token")
-        return StaffCaller(practice_id, str(claims["sub"]), role, str(claims.get("cognito:username", "")))
+        return StaffCaller(
+            practice_id, str(claims["sub"]), role, str(claims.get("cognito:username", "")), display_name(claims)
+        )
+
+
+def display_name(claims: dict[str, Any]) -> str:
+    """The staff member's name as the user pool holds it; never the username or email (may be empty)."""
+    name = str(claims.get("name") or "").strip()
+    if not name:
+        name = f"{claims.get('given_name') or ''} {claims.get('family_name') or ''}".strip()
+    return " ".join(name.split())[:80]
 
 
 class PatientSessions(Protocol):

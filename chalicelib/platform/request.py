@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chalice.app import Request
 
+from chalicelib.audit.service import remember_staff
 from chalicelib.platform.auth import STAFF_ROLES, PatientCaller, StaffCaller, bearer_token, staff_for_practice
 from chalicelib.platform.deps import deps
 from chalicelib.platform.errors import Unauthorized
@@ -11,6 +12,7 @@ from chalicelib.platform.errors import Unauthorized
 
 def staff_caller(request: Request, practice_id: str, roles: tuple[str, ...] = STAFF_ROLES) -> StaffCaller:
     caller = deps().staff_verifier.verify(bearer_token(dict(request.headers)))
+    remember_staff(caller.user_id, caller.role, caller.name)
     return staff_for_practice(caller, practice_id, roles)
 
 
