@@ -7,6 +7,12 @@ import { createApi, friendlyError, loadConfig, store } from "../common/api.js";
 import { busyButton, focusHeading, h, ICONS, icon, pickLanguage, translator } from "../common/dom.js";
 import { addDays, dayLabel, isIsoDay, partsInZone, todayIn, zoneName } from "../common/format.js";
 import { STRINGS } from "./strings.js";
+import { actionsCell, sortControl, sortRows } from "./dayactions.js";
+import { currentSection, deskT, sectionNav } from "./desk.js";
+import { showAudit } from "./audit.js";
+import { showInbox } from "./inbox.js";
+import { showPatients } from "./patients.js";
+import { showSettings } from "./settings.js";
 
 const SESSION_KEY = "chairside.staff.session";
 const ACTIVITY_KEY = "chairside.staff.lastActive";
@@ -40,6 +46,7 @@ const state = {
   refreshTimer: 0,
   lastActive: Number(store.read(ACTIVITY_KEY)) || 0,
   lastWrite: 0,
+  sort: "time", // day sheet order: time | provider | operatory
 };
 state.t = translator(STRINGS, state.lang);
 
@@ -237,7 +244,7 @@ function showSignIn(notice = "") {
         });
         state.lastWrite = 0;
         noteActivity();
-        showDay();
+        route();
       } catch (err) {
         restore();
         password.value = "";
@@ -309,7 +316,7 @@ function showDay() {
         h("div", { class: "skeleton", aria: { hidden: "true" } }),
       );
     } else {
-      bodyEl.replaceChildren(summary(t, sheet.appointments), sheetTable(t, sheet, zone));
+      bodyEl.replaceChildren(summary(t, sheet.appointments), sheetTable(t, { ...sheet, appointments: sortRows(sheet.appointments, state.sort) }, zone, () => load(false, true)));
     }
     updatedEl.textContent = loadedAt && sheet ? ` · ${t("day.updated", { time: loadedAt })}` : "";
   };
@@ -347,6 +354,7 @@ function showDay() {
       h(
         "div",
         { class: "stack" },
+        sectionNav(deskContext(), "day"),
         h(
           "div",
           { class: "day-head" },
@@ -364,6 +372,10 @@ function showDay() {
           ),
           toolbar,
         ),
+        sortControl(deskContext(), state.sort, (key) => {
+          state.sort = key;
+          fillBody();
+        }),
         bodyEl,
       ),
       render,
@@ -435,7 +447,7 @@ function summary(t, appointments) {
   );
 }
 
-function sheetTable(t, sheet, zone) {
+function sheetTable(t, sheet, zone, reload) {
   if (!sheet.appointments.length) {
     return h(
       "section",
@@ -454,7 +466,16 @@ function sheetTable(t, sheet, zone) {
       "table",
       { class: "sheet", role: "table" },
       h("caption", { class: "visually-hidden" }, t("day.caption", { date: dayLabel(sheet.date, state.lang) })),
-      h("thead", { role: "rowgroup" }, h("tr", { role: "row" }, cols.map((c) => h("th", { scope: "col", role: "columnheader", class: `col-${c}` }, t(`day.${c}`))))),
+      h(
+        "thead",
+        { role: "rowgroup" },
+        h(
+          "tr",
+          { role: "row" },
+          cols.map((c) => h("th", { scope: "col", role: "columnheader", class: `col-${c}` }, t(`day.${c}`))),
+          h("th", { scope: "col", role: "columnheader", class: "col-actions" }, deskT(state.lang)("actions.label")),
+        ),
+      ),
       h(
         "tbody",
         { role: "rowgroup" },
@@ -480,6 +501,7 @@ function sheetTable(t, sheet, zone) {
             h("td", { role: "cell", class: "col-provider", dataset: { label: t("day.provider") } }, resourceCell(a, "provider")),
             h("td", { role: "cell", class: "col-operatory", dataset: { label: t("day.operatory") } }, resourceCell(a, "operatory")),
             h("td", { role: "cell", class: "col-status" }, h("span", { class: `badge badge-${status}` }, t(`status.${status}`))),
+            h("td", { role: "cell", class: "col-actions" }, actionsCell(deskContext(), a, reload)),
           );
         }),
       ),
@@ -509,7 +531,43 @@ function boot() {
   if (!s) return showSignIn();
   if (!state.lastActive || Date.now() - state.lastActive >= IDLE_MS) return endSession("idle");
   if (s.expiresAt && Date.now() >= s.expiresAt) return endSession("expired");
-  showDay();
+  route();
 }
+
+// --- desk sections (desk.js and one module per section) ---------------------------------------------
+
+function deskContext() {
+  const s = currentSession() || {};
+  return {
+    api,
+    apiBase: config.apiBase,
+    token: () => (currentSession() || {}).token || null,
+    onUnauthorized: () => endSession("expired"),
+    lang: state.lang,
+    practiceId: s.practiceId || config.practiceId,
+    zone: (state.practice && state.practice.zone) || "UTC",
+    role: (state.me && state.me.role) || s.role || "",
+    noteActivity,
+    show: (view, render) => {
+      stopRefresh();
+      show(view, render);
+    },
+  };
+}
+
+function route() {
+  if (!currentSession()) return showSignIn();
+  noteActivity();
+  const [name, arg] = (window.location.hash || "").replace(/^#/, "").split("/");
+  const section = currentSection();
+  if (section === "patients") return showPatients(deskContext(), arg ? decodeURIComponent(arg) : "");
+  if (section === "inbox") return showInbox(deskContext());
+  if (section === "audit") return showAudit(deskContext());
+  if (section === "settings") return showSettings(deskContext());
+  if (name && name !== "day") window.history.replaceState(null, "", "#day");
+  return showDay();
+}
+
+window.addEventListener("hashchange", route);
 
 boot();
