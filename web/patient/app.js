@@ -7,6 +7,7 @@
 import { createApi, friendlyError, loadConfig, store } from "../common/api.js";
 import { busyButton, focusHeading, h, ICONS, icon, pickLanguage, translator } from "../common/dom.js";
 import { addDays, dayLabel, displayPhone, hoursRows, isIsoDay, partsInZone, telHref, todayIn, zoneName } from "../common/format.js";
+import { HOME, currentSection, loaderFor, sectionArgument, sectionNav } from "./sections.js";
 import { STRINGS } from "./strings.js";
 
 const SESSION_KEY = "chairside.patient.session";
@@ -436,6 +437,7 @@ function showHome(options = {}) {
       h(
         "div",
         { class: "stack" },
+        sectionNav(t, HOME),
         heading,
         flashBox,
         bookButton,
@@ -1433,8 +1435,50 @@ async function boot() {
     if (err.status === 404) return showProblem(state.t("practice.notFound"));
     return showProblem(err.status ? friendlyError(err, state.t, state.lang) : state.t("practice.loadFailed"), boot);
   }
-  if (currentSession()) showHome();
+  if (currentSession()) route();
   else showContact();
 }
+
+// --- sections (sections.js): the hash names the signed-in view --------------------------------------
+
+function sectionContext() {
+  return {
+    api,
+    config,
+    practice: state.practice,
+    lang: state.lang,
+    t: state.t,
+    argument: sectionArgument(),
+    show,
+    nav: (current) => sectionNav(state.t, current),
+    sessionEnded,
+    navigate: (hash) => {
+      window.location.hash = hash;
+    },
+  };
+}
+
+let routeSeq = 0;
+
+async function route() {
+  if (!state.practice) return; // still booting; boot() routes when the practice is known
+  if (!currentSession()) return showContact();
+  const name = currentSection();
+  const load = loaderFor(name);
+  if (!load) return showHome();
+  const seq = ++routeSeq;
+  let module;
+  try {
+    module = await load();
+  } catch {
+    return showProblem(state.t("practice.loadFailed"), route);
+  }
+  if (seq !== routeSeq) return; // the person moved on while the module loaded
+  module.showSection(sectionContext());
+}
+
+window.addEventListener("hashchange", () => {
+  route();
+});
 
 boot();

@@ -195,6 +195,10 @@ export const STRINGS = {
       otherCode: "es",
     },
     footer: "Powered by Chairside",
+    nav: {
+      label: "Sections",
+      appointments: "Appointments",
+    },
     errors: {
       generic: "Something went wrong on our side. Please try again in a moment.",
       network: "We couldn't reach the practice's system. Check your connection and try again.",
@@ -428,6 +432,10 @@ export const STRINGS = {
       otherCode: "en",
     },
     footer: "Con la tecnología de Chairside",
+    nav: {
+      label: "Secciones",
+      appointments: "Citas",
+    },
     errors: {
       generic: "Algo salió mal de nuestro lado. Inténtelo de nuevo en un momento.",
       network: "No pudimos comunicarnos con el sistema del consultorio. Revise su conexión e inténtelo de nuevo.",
