@@ -8,6 +8,11 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+# Services whose sends are not idempotent: the SDK's own retries would resend a message whose answer
+# was lost (a read timeout), so these clients make one attempt and the senders retry only what the
+# provider refused (chalicelib/adapters/messaging.py).
+SEND_SERVICES = frozenset({"sesv2", "sns"})
+
 
 @cache
 def client(service: str) -> Any:
@@ -15,8 +20,12 @@ def client(service: str) -> Any:
     from botocore.config import Config
 
     config = Config(
-        retries={"max_attempts": 4, "mode": "standard"},
+        retries={"total_max_attempts": 1, "mode": "standard"}
+        if service in SEND_SERVICES
+        else {"max_attempts": 4, "mode": "standard"},
         signature_version="s3v4" if service == "s3" else None,
+        connect_timeout=5,
+        read_timeout=15 if service in SEND_SERVICES else 60,
     )
     return boto3.client(service, config=config)
 

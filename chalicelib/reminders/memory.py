@@ -22,7 +22,9 @@ from chalicelib.reminders.model import (
     EMAIL,
     OPEN_STATES,
     PENDING,
+    SENDING,
     SMS,
+    UNKNOWN,
     AddressState,
     ContactPrefs,
     InboxEntry,
@@ -245,6 +247,28 @@ class MemoryReminderStore:
             t.status, t.claimed_until, t.attempts = CLAIMED, lease_until, stored.attempts
             claimed.append(t)
         return claimed
+
+    def begin_send(self, touch: Touch) -> bool:
+        stored = self.touches.get((touch.practice_id, touch.id))
+        if stored is None or stored.status != CLAIMED or stored.claimed_until != touch.claimed_until:
+            return False
+        stored.status = SENDING
+        return True
+
+    def finish(self, touch: Touch, lease: datetime) -> bool:
+        key = (touch.practice_id, touch.id)
+        stored = self.touches.get(key)
+        if stored is None or stored.status not in (SENDING, UNKNOWN) or stored.claimed_until != lease:
+            return False
+        self.touches[key] = copy.deepcopy(touch)
+        return True
+
+    def give_up_unknown(self, touch: Touch, reason: str) -> bool:
+        stored = self.touches.get((touch.practice_id, touch.id))
+        if stored is None or stored.status != SENDING or stored.claimed_until != touch.claimed_until:
+            return False
+        stored.status, stored.reason = UNKNOWN, reason
+        return True
 
     def record(self, practice_id: str, touches: Iterable[Touch], caps: Iterable[tuple[str, str, int]] = ()) -> None:
         for t in touches:

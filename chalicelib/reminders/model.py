@@ -60,15 +60,21 @@ KINDS = (REMINDER, NOTICE_CANCELLED, NOTICE_MOVED, RECALL_TOUCH, SURVEY_TOUCH, T
 FEEDBACK_KINDS = frozenset({SURVEY_TOUCH, THANKS_TOUCH})
 NOTICES = frozenset({NOTICE_CANCELLED, NOTICE_MOVED})
 
-# Touch states. A touch is written pending, claimed by one sweep with a conditional update, and ends
-# sent, skipped, cancelled (re-planned away) or failed (gave up after retries).
+# Touch states. A touch is written pending and claimed by one sweep with a conditional update (claimed:
+# ours, not tried yet). Right before the provider call it becomes sending (another conditional update,
+# still under our lease), and right after, sent with the provider's id. It ends sent, skipped,
+# cancelled (re-planned away), failed (the provider refused it MAX_SEND_ATTEMPTS times) or unknown: it
+# was handed to the provider and then the run died or the answer was lost, so it may have gone out.
+# Delivery is at most once: an unknown touch is never resent by the engine; staff see it and decide.
 PENDING = "pending"
 CLAIMED = "claimed"
+SENDING = "sending"
 SENT = "sent"
 SKIPPED = "skipped"
 CANCELLED = "cancelled"
 FAILED = "failed"
-OPEN_STATES = frozenset({PENDING, CLAIMED})
+UNKNOWN = "unknown"
+OPEN_STATES = frozenset({PENDING, CLAIMED, SENDING})
 
 # Appointment statuses that get reminders. Anything else (requested, cancelled, no-show, a
 # "reschedule requested" flag the book may add) gets none: an unknown status is never reminded.

@@ -13,9 +13,18 @@ Invariants:
   delivered at once through the same claim-send-record path as the sweep.
 - The sweep reads the due index from its watermark to now, claims each touch with a conditional
   update (so concurrent or re-delivered runs never send twice), re-reads the appointment and the
-  patient, then sends, and records the provider message id. A send that fails is retried with backoff
-  (3 attempts); a run that dies after claiming leaves leases that expire, and the watermark stays
-  pinned at the oldest touch it could not finish, so the next run retries only what was not sent.
+  patient, decides, and for a send: marks the touch "sending" (conditional on still holding the
+  claim), calls the provider, and records the outcome with the provider message id at once, by itself.
+- Delivery is at most once. A send the provider refused (throttled, rejected, its own 5xx,
+  unreachable) is retried with backoff, at most ``MAX_SEND_ATTEMPTS`` times, then "failed". A send
+  whose outcome is not known (the answer was lost, or the run died between the provider accepting it
+  and the record) is never retried: the next run finds the touch still "sending" after its lease and
+  marks it "unknown". Failed and unknown touches show in the reminder history, as "failed delivery"
+  items in the staff inbox, and in the metrics (RemindersFailed, RemindersUnknown, ReminderSendErrors).
+- A run that dies after claiming leaves leases that expire; the watermark stays pinned at the oldest
+  touch it could not finish, so the next run decides again only what was never handed to a provider.
+  While a provider throttles a channel, the rest of that channel's touches in the run wait for the
+  next run without spending an attempt.
 - The watermark advances to ``now - SAFETY_LAG``: touches written late (or not yet visible in the
   index) are read again; the claim makes re-reading harmless.
 """
@@ -27,7 +36,7 @@ import hmac
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from chalicelib.adapters.messaging import Email, Sms
+from chalicelib.adapters.messaging import Email, SendOutcomeUnknown, SendRefused, Sms
 from chalicelib.appointments import links
 from chalicelib.appointments.events import MOVED, STATUS_CHANGED, AppointmentChanged
 from chalicelib.appointments.model import Appointment
@@ -52,11 +61,13 @@ from chalicelib.reminders.model import (
     RECALL_TOUCH,
     REMINDABLE,
     REMINDER,
+    SENDING,
     SENT,
     SKIPPED,
     SMS,
     STATUS_CANCELLED,
     SURVEY_TOUCH,
+    UNKNOWN,
     AddressState,
     ContactPrefs,
     InboxEntry,
@@ -374,7 +385,8 @@ class Counts:
     skipped: int = 0
     failed: int = 0
     retimed: int = 0
-    refused: list[Touch] = field(default_factory=list)  # due touches someone else holds
+    unknown: int = 0
+    refused: list[Touch] = field(default_factory=list)  # due touches someone else holds, or left for the next run
 
     def count(self, t: Touch) -> None:
         if t.status == SENT:
@@ -383,6 +395,8 @@ class Counts:
             self.skipped += 1
         elif t.status == FAILED:
             self.failed += 1
+        elif t.status == UNKNOWN:
+            self.unknown += 1
         elif t.status == PENDING:
             self.retimed += 1
 
@@ -391,6 +405,7 @@ class Counts:
         self.skipped += other.skipped
         self.failed += other.failed
         self.retimed += other.retimed
+        self.unknown += other.unknown
         self.refused += other.refused
 
 
@@ -410,19 +425,66 @@ def _addresses_of(patient: Patient, touch: Touch) -> list[str]:
     return own + [a for _, a in touch.recipients]
 
 
+def _abandoned(t: Touch, now: datetime) -> bool:
+    """Handed to the provider by a run that never recorded the answer, and that run's lease is over."""
+    return t.status == SENDING and t.claimed_until is not None and t.claimed_until < now
+
+
 def deliver(ports: Ports, practice: Practice, policy: Policy, touches: list[Touch], now: datetime) -> Counts:
     """Claim, re-read, decide, send and record a batch of due touches of one practice."""
-    claimed = ports.store.claim(touches, now, now + LEASE)
+    counts = Counts()
+    for t in [t for t in touches if _abandoned(t, now)]:
+        _give_up_unknown(ports, practice, t, now, "run_ended_while_sending")
+        counts.count(t)
+    fresh = [t for t in touches if t.status != SENDING]
+    in_flight = [t for t in touches if t.status == SENDING and not _abandoned(t, now)]
+    claimed = ports.store.claim(fresh, now, now + LEASE)
     owned = {t.id for t in claimed}
-    counts = deliver_claimed(ports, practice, policy, claimed, now) if claimed else Counts()
-    counts.refused = [t for t in touches if t.id not in owned]
+    if claimed:
+        counts.add(deliver_claimed(ports, practice, policy, claimed, now))
+    counts.refused += in_flight + [t for t in fresh if t.id not in owned]
     return counts
+
+
+def _give_up_unknown(ports: Ports, practice: Practice, t: Touch, now: datetime, why: str) -> None:
+    """Never resend a message that may have gone out: mark it unknown, tell staff, count it."""
+    if not ports.store.give_up_unknown(t, why):
+        return  # another run settled it first
+    t.status, t.reason = UNKNOWN, why
+    logger.warning("reminder outcome unknown", extra={"practice_id": practice.id, "touch_id": t.id, "reason": why})
+    metrics.add_metric(name="RemindersOutcomeUnknown", unit="Count", value=1)
+    _tell_staff(ports, practice, t, now, f"{t.kind} message may or may not have gone out ({why}); check, then resend")
+
+
+def _tell_staff(ports: Ports, practice: Practice, t: Touch, now: datetime, text: str) -> None:
+    """A "failed delivery" item in the staff inbox (its id is fixed per touch and outcome)."""
+    try:
+        ports.store.add_inbox(
+            practice.id,
+            InboxEntry(
+                id=f"{t.status}-{t.id}",
+                at=now,
+                kind="delivery_failed",
+                address="",
+                patient_ids=(t.patient_id,),
+                text=text,
+            ),
+        )
+    except Exception:
+        # The touch itself records the outcome (reminder history); the inbox is the extra nudge.
+        logger.exception("failed-delivery inbox item not written", extra={"practice_id": practice.id, "touch_id": t.id})
+        metrics.add_metric(name="ReminderInboxWriteFailed", unit="Count", value=1)
 
 
 def deliver_claimed(
     ports: Ports, practice: Practice, policy: Policy, claimed: list[Touch], now: datetime, snap: Snapshot | None = None
 ) -> Counts:
-    """Re-read (unless ``snap`` holds it), decide, send and record touches this caller has claimed."""
+    """Re-read (unless ``snap`` holds it), decide, send and record touches this caller has claimed.
+
+    A touch that is sent is recorded at once, by itself (``finish``): a run that dies later leaves
+    nothing it sent looking unsent. Skips and re-timings are written together at the end; if the run
+    dies first, their claims run out and the next run decides them again (nothing was sent for them).
+    """
     counts = Counts()
     cap_day = local_day(now, practice.zone).isoformat()
     if snap is None:
@@ -446,31 +508,20 @@ def deliver_claimed(
         if t.kind == REMINDER:
             latest[t.subject_id] = max(latest.get(t.subject_id, t.due), t.due)
     run = _Round(ports, practice, policy, now, snap, states, recall_check, cap_day)
-    finished: list[Touch] = []
+    batch: list[Touch] = []
     for t in sorted(claimed, key=lambda x: x.due):
         if t.kind == REMINDER and t.due < latest[t.subject_id]:
             _finish_skip(t, "superseded")  # a catch-up found a later touch of the same visit
         else:
             run.process(t)
-        finished.append(t)
-        counts.count(t)
-    caps_written = run.caps_written
-    replan = run.replan
-    ports.store.record(practice.id, finished, [(p, d, n) for (p, d), n in caps_written.items()])
-    for t in finished:
-        if t.status == FAILED:
-            ports.store.add_inbox(
-                practice.id,
-                InboxEntry(
-                    id=f"failed-{t.id}",
-                    at=now,
-                    kind="delivery_failed",
-                    address="",
-                    patient_ids=(t.patient_id,),
-                    text=f"{t.kind} message could not be delivered ({t.reason})",
-                ),
-            )
-    for appointment_id in replan:
+        run.settle(t, counts, batch)
+    run.retry_unrecorded()
+    ports.store.record(practice.id, batch, [(p, d, n) for (p, d), n in run.caps_written.items()])
+    for t in claimed:
+        if t.status == FAILED and t.id in run.finished:
+            metrics.add_metric(name="RemindersGaveUp", unit="Count", value=1)
+            _tell_staff(ports, practice, t, now, f"{t.kind} message could not be delivered ({t.reason})")
+    for appointment_id in run.replan:
         ports.replanned.append(appointment_id)
         replan_appointment(ports, practice.id, appointment_id, practice=practice, policy=policy)
     return counts
@@ -478,7 +529,8 @@ def deliver_claimed(
 
 @dataclass
 class _Round:
-    """One batch's decisions: verdict, daily cap, send; remembers the caps it used."""
+    """One batch's decisions: verdict, daily cap, send; remembers the caps it used, the touches it
+    recorded by themselves (``finished``), gave back untried (``released``) or no longer owns (``lost``)."""
 
     ports: Ports
     practice: Practice
@@ -493,9 +545,21 @@ class _Round:
         self.caps = dict(self.snap.caps)
         self.caps_written: dict[tuple[str, str], int] = {}
         self.replan: set[str] = set()
+        self.finished: set[str] = set()
+        self.released: set[str] = set()
+        self.lost: set[str] = set()
+        self.throttled: set[str] = set()  # channels the provider throttled in this round
+        self.unrecorded: list[tuple[Touch, datetime]] = []
+
+    def _ids(self, t: Touch) -> dict[str, str]:
+        return {"practice_id": self.practice.id, "touch_id": t.id}
 
     def process(self, t: Touch) -> None:
-        verdict = _verdict(t, self.snap, self.practice, self.policy, self.now, self.recall_check)
+        try:
+            verdict = _verdict(t, self.snap, self.practice, self.policy, self.now, self.recall_check)
+        except Exception:  # one touch's bad data must not stop the others: retried, then given up
+            logger.exception("reminder touch could not be decided", extra=self._ids(t))
+            verdict = Verdict("retime", due=_second(retry_due(t.attempts, self.now)))
         if verdict.action == "skip" and verdict.reason == "moved":
             self.replan.add(t.subject_id)
         key = (t.patient_id, self.cap_day)
@@ -503,7 +567,7 @@ class _Round:
         if verdict.action == "send" and capped:
             verdict = skip("daily_cap")
         if verdict.action == "send":
-            _send(self.ports, self.practice, self.policy, t, self.snap, self.states, self.now)
+            _send(self, t)
             if t.status == SENT and t.kind == REMINDER:
                 self.caps[key] = self.caps.get(key, 0) + 1
                 self.caps_written[key] = self.caps[key]
@@ -511,6 +575,39 @@ class _Round:
             t.status, t.due, t.claimed_until, t.attempts = PENDING, verdict.due, None, max(t.attempts - 1, 0)
         else:
             _finish_skip(t, verdict.reason)
+
+    def settle(self, t: Touch, counts: Counts, batch: list[Touch]) -> None:
+        """Count a processed touch; queue it for the closing batch write unless it is written already."""
+        if t.id in self.lost:
+            counts.refused.append(t)  # our claim ran out and another run holds it: write nothing
+            return
+        if t.id in self.released:
+            counts.refused.append(t)  # given back untried: the next run looks at it again
+            t.status, t.claimed_until, t.attempts = PENDING, None, max(t.attempts - 1, 0)
+        else:
+            counts.count(t)
+        if t.id not in self.finished:
+            batch.append(t)
+
+    def finish(self, t: Touch, lease: datetime) -> None:
+        """Record a touch that reached the provider (sent, or refused), by itself and at once."""
+        self.finished.add(t.id)
+        try:
+            if not self.ports.store.finish(t, lease):
+                logger.warning("reminder touch settled by another run", extra={"touch_id": t.id})
+        except Exception:
+            logger.exception("reminder outcome not recorded yet", extra=self._ids(t))
+            metrics.add_metric(name="ReminderRecordFailed", unit="Count", value=1)
+            self.unrecorded.append((t, lease))
+
+    def retry_unrecorded(self) -> None:
+        """One more try for outcomes the table refused; if it refuses again, the touch stays "sending"
+        and the next run marks it unknown (never resent), which staff see."""
+        for t, lease in self.unrecorded:
+            try:
+                self.ports.store.finish(t, lease)
+            except Exception:
+                logger.exception("reminder outcome not recorded", extra=self._ids(t))
 
 
 def _finish_skip(t: Touch, reason: str) -> None:
@@ -576,47 +673,69 @@ def _verdict(  # noqa: PLR0911 - one return per rule reads best
     )
 
 
-def _send(
-    ports: Ports,
-    practice: Practice,
-    policy: Policy,
-    t: Touch,
-    snap: Snapshot,
-    states: dict[str, AddressState],
-    now: datetime,
-) -> None:
+def _send(run: _Round, t: Touch) -> None:
+    ports, practice, policy, snap, states, now = run.ports, run.practice, run.policy, run.snap, run.states, run.now
     patient = snap.patients[t.patient_id]
     prefs = snap.prefs.get(t.patient_id, ContactPrefs())
     candidates = _candidates(patient, t, states)
     route, notes = route_message(t.channel, t.fallback, message_type(t.kind), prefs, candidates)
-    if route is not None and route.channel == SMS and ports.carrier.is_opted_out(route.address):
-        # The provider would drop it: record why, show staff "SMS blocked (opted out)", use email.
-        ports.store.set_sms_blocked(practice.id, route.address, now)
-        states[route.address] = replace(states.get(route.address) or AddressState(route.address, SMS), sms_blocked=True)
-        blocked = (*notes, "sms_blocked_opted_out")
-        route, more = route_message(t.channel, True, message_type(t.kind), prefs, candidates, exclude=frozenset({SMS}))
-        notes = blocked + more
+    if route is not None and route.channel == SMS:
+        try:
+            opted_out = ports.carrier.is_opted_out(route.address)
+        except Exception as exc:  # the provider could not answer: decide this touch on a later run
+            logger.warning("carrier opt-out check failed", extra={"touch_id": t.id, "error": type(exc).__name__})
+            run.released.add(t.id)
+            return
+        if opted_out:
+            # The provider would drop it: record why, show staff "SMS blocked (opted out)", use email.
+            ports.store.set_sms_blocked(practice.id, route.address, now)
+            states[route.address] = replace(
+                states.get(route.address) or AddressState(route.address, SMS), sms_blocked=True
+            )
+            blocked = (*notes, "sms_blocked_opted_out")
+            route, more = route_message(
+                t.channel, True, message_type(t.kind), prefs, candidates, exclude=frozenset({SMS})
+            )
+            notes = blocked + more
     t.notes = list(dict.fromkeys(notes))
     if route is None:
         _finish_skip(t, "no_channel")
         return
+    if route.channel in run.throttled:
+        run.released.add(t.id)  # the provider is throttling this channel: the next run tries, no attempt spent
+        return
     language = prefs.language or patient.language or "en"
     appointment = snap.appointments.get(t.subject_id) if t.kind != RECALL_TOUCH else None
+    lease = t.claimed_until
+    if lease is None or not ports.store.begin_send(t):
+        run.lost.add(t.id)  # our claim ran out and another run has it
+        return
+    t.status = SENDING
     try:
         provider_id = _send_rendered(ports, practice, policy, t, patient, appointment, route, language, now)
-    except Exception as exc:  # the provider said no (throttled, rejected, unreachable): retry later
+    except SendOutcomeUnknown as exc:
+        t.claimed_until = lease
+        run.finished.add(t.id)
+        _give_up_unknown(ports, practice, t, now, exc.code)
+        return
+    except Exception as exc:  # the provider refused it (throttled, rejected, unreachable): retry later
         logger.warning(
             "reminder send failed",
             extra={"practice_id": practice.id, "touch_id": t.id, "error": type(exc).__name__},
         )
-        t.reason = type(exc).__name__
+        metrics.add_metric(name="ReminderSendErrors", unit="Count", value=1)
+        if isinstance(exc, SendRefused) and exc.throttled:
+            run.throttled.add(route.channel)
+        t.reason = exc.code if isinstance(exc, SendRefused) else type(exc).__name__
         if t.attempts >= MAX_SEND_ATTEMPTS:
             t.status, t.claimed_until = FAILED, None
         else:
             t.status, t.due, t.claimed_until = PENDING, _second(retry_due(t.attempts, now)), None
+        run.finish(t, lease)
         return
     t.status, t.reason, t.claimed_until = SENT, "", None
     t.sent_at, t.sent_channel, t.sent_to, t.provider_message_id = now, route.channel, route.address, provider_id
+    run.finish(t, lease)
 
 
 def _send_rendered(
@@ -725,6 +844,7 @@ def sweep(ports: Ports, now: datetime) -> SweepReport:
         ("RemindersSkipped", counts.skipped),
         ("RemindersFailed", counts.failed),
         ("RemindersRetimed", counts.retimed),
+        ("RemindersUnknown", counts.unknown),
     ):
         if value:
             metrics.add_metric(name=name, unit="Count", value=value)
@@ -761,6 +881,7 @@ def sweep_practice(ports: Ports, practice_id: str, now: datetime) -> tuple[int, 
                 "skipped": counts.skipped,
                 "failed": counts.failed,
                 "retimed": counts.retimed,
+                "unknown": counts.unknown,
             },
         )
     return len(due), counts

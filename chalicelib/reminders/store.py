@@ -15,8 +15,11 @@ Touch ids: ``APPT#<appointment>#reminder#<rule>#<planned start>``, ``APPT#<appoi
 keys only while pending or claimed, so the due index holds only what may still be sent.
 
 Invariants, all by conditional writes: a touch is created once (``attribute_not_exists``); it is
-claimed by one sweep (``status = pending AND due = :due``, or a claim whose lease ran out); only a
-pending touch is cancelled or re-timed by the planner; the policy moves from version n to n+1 once.
+claimed by one sweep (``status = pending AND due = :due``, or a claim whose lease ran out); it is
+marked sending only by the holder of the claim (``status = claimed AND claimed_until = :lease``), and
+its outcome is written only under that same lease; a touch left sending past its lease becomes
+unknown, never claimed again; only a pending touch is cancelled or re-timed by the planner; the
+policy moves from version n to n+1 once.
 """
 
 from __future__ import annotations
@@ -51,7 +54,9 @@ from chalicelib.reminders.model import (
     EMAIL,
     OPEN_STATES,
     PENDING,
+    SENDING,
     SMS,
+    UNKNOWN,
     AddressState,
     ContactPrefs,
     InboxEntry,
@@ -412,6 +417,40 @@ class ReminderStore:
                 t.status, t.claimed_until, t.attempts = CLAIMED, lease_until, t.attempts + 1
                 claimed.append(t)
         return claimed
+
+    def begin_send(self, touch: Touch) -> bool:
+        """Mark a claimed touch "sending" right before the provider call; False if our claim is gone."""
+        return self._update(
+            touch,
+            [TouchItem.status.set(SENDING)],
+            (TouchItem.status == CLAIMED) & (TouchItem.claimed_until == touch.claimed_until),
+        )
+
+    def finish(self, touch: Touch, lease: datetime) -> bool:
+        """Write the outcome of a touch we handed to the provider, if it is still ours (sending under
+        ``lease``, or marked unknown by a run that gave up on us: a late answer settles it)."""
+        try:
+            touch_item(touch).save(
+                condition=TouchItem.status.is_in(SENDING, UNKNOWN) & (TouchItem.claimed_until == lease)
+            )
+        except PutError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def give_up_unknown(self, touch: Touch, reason: str) -> bool:
+        """A touch left "sending" past its lease: it may have gone out, so it is never sent again."""
+        return self._update(
+            touch,
+            [
+                TouchItem.status.set(UNKNOWN),
+                TouchItem.reason.set(reason),
+                TouchItem.gsi1pk.remove(),
+                TouchItem.gsi1sk.remove(),
+            ],
+            (TouchItem.status == SENDING) & (TouchItem.claimed_until == touch.claimed_until),
+        )
 
     def record(self, practice_id: str, touches: Iterable[Touch], caps: Iterable[tuple[str, str, int]] = ()) -> None:
         """Write the outcome of claimed touches (owned by the caller, so a plain batch put is safe),
