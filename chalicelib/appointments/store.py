@@ -373,10 +373,13 @@ def _failure(labels: list[str], error: TransactWriteError) -> Exception | None:
     if any(code in retryable for code in codes) or error.cause_response_code in {
         "TransactionConflictException",
         "TransactionInProgressException",
-        "ThrottlingException",
+        *THROTTLED,
     }:
         return None
     return error
+
+
+THROTTLED = frozenset({"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded"})
 
 
 # --- repositories ------------------------------------------------------------------------------------
@@ -457,6 +460,7 @@ class AppointmentStore:
         return outcomes
 
     def _commit(self, writes: list[Write], practice_id: str, zone: str) -> None:
+        last: TransactWriteError | None = None
         for attempt in range(TRANSACTION_ATTEMPTS):
             tx = _build(practice_id, zone, writes)
             try:
@@ -466,7 +470,10 @@ class AppointmentStore:
                 failure = _failure(tx.labels(), exc)
                 if failure is not None:
                     raise failure from exc
+                last = exc
             time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not a secret
+        if last is not None and last.cause_response_code in THROTTLED:
+            raise last  # capacity, not a conflict: the API answers 503 busy (nothing was written)
         raise ChangedMeanwhile()
 
     def on_day_loaded(self, practice_id: str, day: date) -> list[Loaded]:

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from chalicelib.audit.model import ACTOR_STAFF, AuditEvent
 from chalicelib.platform.clock import Clock
+from chalicelib.platform.observability import logger, metrics
 
 # The verified staff caller of the current request: (sub, role, display name). Set where the token is
 # verified (chalicelib/platform/request.py), read when a staff event is recorded, so every call site
@@ -57,8 +58,29 @@ class Auditor:
             AuditEvent(uuid.uuid4().hex, now, actor_type, actor_id, action, pid, record, source, actor_role, actor_name)
             for pid in dict.fromkeys(patient_ids)
         ]
-        if events:
+        if not events:
+            return
+        try:
             self.log.append(practice_id, events)
+        except Exception:
+            # The change or read it describes has happened; failing the request now would not undo it.
+            # So the event is not lost: it goes to the log whole (ids only, as the table would hold it).
+            for e in events:
+                logger.error(
+                    "audit event not stored",
+                    extra={
+                        "practice_id": practice_id,
+                        "audit_id": e.id,
+                        "audit_at": e.at.isoformat(),
+                        "actor_type": e.actor_type,
+                        "actor_id": e.actor_id,
+                        "action": e.action,
+                        "patient_id": e.patient_id,
+                        "record": e.record,
+                        "source": e.source,
+                    },
+                )
+            metrics.add_metric(name="AuditWriteFailed", unit="Count", value=len(events))
 
 
 class MemoryAuditLog:

@@ -1,6 +1,7 @@
 """Errors a request can end in, each with its HTTP status and a stable code.
 
-Every error leaves the API as {"error": {"code": ..., "message": ...}} with a 4xx status.
+Every error leaves the API as {"error": {"code": ..., "message": ...}} with a 4xx status, except
+``ServiceBusy`` (503): the table or a provider is throttling us, nothing was changed, try again soon.
 """
 
 from __future__ import annotations
@@ -65,3 +66,10 @@ class Unprocessable(ApiError):
 class TooManyRequests(ApiError):
     status = 429
     code = "rate_limited"
+
+
+class ServiceBusy(ApiError):
+    """Not the caller's fault: DynamoDB (or a provider) refused for capacity after the SDK's retries."""
+
+    status = 503
+    code = "busy"

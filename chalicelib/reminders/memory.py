@@ -168,6 +168,7 @@ class MemoryReminderStore:
         self.seen: set[tuple[str, str]] = set()
         self.recalls: dict[tuple[str, str], RecallRecord] = {}
         self.fail_claims: set[str] = set()  # touch ids whose claim another runner "holds"
+        self.replan_marks: dict[tuple[str, str], str] = {}
 
     # -- policy ---------------------------------------------------------------------------------------
     def policy(self, practice_id: str) -> Policy:
@@ -247,6 +248,15 @@ class MemoryReminderStore:
             t.status, t.claimed_until, t.attempts = CLAIMED, lease_until, stored.attempts
             claimed.append(t)
         return claimed
+
+    def mark_replan(self, practice_id: str, appointment_id: str, patient_id: str) -> None:
+        self.replan_marks[(practice_id, appointment_id)] = patient_id
+
+    def replans(self, practice_id: str) -> list[tuple[str, str]]:
+        return [(a, pid) for (p, a), pid in self.replan_marks.items() if p == practice_id]
+
+    def clear_replan(self, practice_id: str, appointment_id: str) -> None:
+        self.replan_marks.pop((practice_id, appointment_id), None)
 
     def begin_send(self, touch: Touch) -> bool:
         stored = self.touches.get((touch.practice_id, touch.id))

@@ -303,6 +303,33 @@ def on_appointment_changed(ports: Ports, event: AppointmentChanged) -> None:
             "reminder planning failed", extra={"practice_id": event.practice_id, "appointment_id": event.appointment_id}
         )
         metrics.add_metric(name="ReminderPlanFailed", unit="Count", value=1)
+        _plan_later(ports, event.practice_id, event.appointment_id, event.patient_id)
+
+
+def _plan_later(ports: Ports, practice_id: str, appointment_id: str, patient_id: str) -> None:
+    """Leave a marker the next sweep plans from (a minute later), so a failed plan loses no reminder.
+    If even the marker cannot be written, the daily planner pass is the last net."""
+    try:
+        ports.store.mark_replan(practice_id, appointment_id, patient_id)
+    except Exception:
+        logger.exception("reminder re-plan marker not written", extra={"appointment_id": appointment_id})
+        metrics.add_metric(name="ReminderReplanMarkFailed", unit="Count", value=1)
+
+
+def replan_marked(ports: Ports, practice: Practice, policy: Policy) -> int:
+    """Plan the appointments whose planning failed when they changed; a marker goes once it worked."""
+    done = 0
+    for appointment_id, patient_id in ports.store.replans(practice.id):
+        try:
+            replan_appointment(
+                ports, practice.id, appointment_id, practice=practice, policy=policy, patient_id=patient_id
+            )
+            ports.store.clear_replan(practice.id, appointment_id)
+            done += 1
+        except Exception:
+            logger.exception("reminder re-plan failed again", extra={"appointment_id": appointment_id})
+            metrics.add_metric(name="ReminderPlanFailed", unit="Count", value=1)
+    return done
 
 
 def plan_upcoming(
@@ -516,14 +543,16 @@ def deliver_claimed(
             run.process(t)
         run.settle(t, counts, batch)
     run.retry_unrecorded()
+    # Moved visits are planned again before the "moved" skips are written: if planning fails, the run
+    # ends here, the skips stay claimed, and a later run (after the lease) finds them moved again.
+    for appointment_id in run.replan:
+        ports.replanned.append(appointment_id)
+        replan_appointment(ports, practice.id, appointment_id, practice=practice, policy=policy)
     ports.store.record(practice.id, batch, [(p, d, n) for (p, d), n in run.caps_written.items()])
     for t in claimed:
         if t.status == FAILED and t.id in run.finished:
             metrics.add_metric(name="RemindersGaveUp", unit="Count", value=1)
             _tell_staff(ports, practice, t, now, f"{t.kind} message could not be delivered ({t.reason})")
-    for appointment_id in run.replan:
-        ports.replanned.append(appointment_id)
-        replan_appointment(ports, practice.id, appointment_id, practice=practice, policy=policy)
     return counts
 
 
@@ -858,6 +887,7 @@ def sweep_practice(ports: Ports, practice_id: str, now: datetime) -> tuple[int, 
         return 0, Counts()
     policy = ports.store.policy(practice_id)
     state = run_daily_jobs(ports, practice, policy, now)
+    replan_marked(ports, practice, policy)
     since = state.watermark if state and state.watermark else now - FIRST_LOOKBACK
     since = max(since, now - MAX_CATCH_UP)
     due = ports.store.due_touches(practice_id, since, now)
@@ -867,7 +897,9 @@ def sweep_practice(ports: Ports, practice_id: str, now: datetime) -> tuple[int, 
         part = deliver(ports, practice, policy, due[start : start + CHUNK], now)
         counts.add(part)
         # Touches someone else holds (a concurrent run, or one that died): look at them again next time.
-        pinned += [t.due for t in part.refused]
+        # Just before its due instant: the next run reads (watermark, now], so a pin *at* the instant
+        # would skip the very touch it is meant to keep (found by a test: a run 2+ minutes later).
+        pinned += [t.due - timedelta(seconds=1) for t in part.refused]
     watermark = max(since, min([now - SAFETY_LAG, *pinned]))
     current = ports.store.sweep_state(practice_id)
     ports.store.save_sweep_state(practice_id, current, replace(current or SweepState(), watermark=watermark))

@@ -8,7 +8,7 @@ Keys (all under ``PK = PRACTICE#<p>``; chalicelib/platform/table.py holds the wh
 - sweep state: ``REMINDER_SWEEP``; address state: ``ADDRESS#<E.164 or email>``
 - preferences: ``CONTACTPREFS#<patient>``; daily cap: ``REMINDED#<patient>#<local date>`` (TTL)
 - inbox: ``INBOX#<UTC>#<id>``; inbound SMS seen: ``INBOUND#<provider message id>`` (TTL)
-- recall: ``RECALL#<patient>``
+- recall: ``RECALL#<patient>``; an appointment to plan again: ``REPLAN#<appointment>`` (TTL)
 
 Touch ids: ``APPT#<appointment>#reminder#<rule>#<planned start>``, ``APPT#<appointment>#cancelled``,
 ``APPT#<appointment>#moved#<new start>``, ``RECALL#<patient>#<due date>#<n>``. A touch keeps its GSI1
@@ -156,6 +156,13 @@ class DailyCapItem(TableItem, discriminator="ReminderCap"):
 
 class InboundSeenItem(TableItem, discriminator="InboundSeen"):
     message_id = UnicodeAttribute()
+
+
+class ReplanItem(TableItem, discriminator="ReminderReplan"):
+    """An appointment whose touches could not be (re)planned when it changed; the next sweep plans it."""
+
+    appointment_id = UnicodeAttribute()
+    patient_id = UnicodeAttribute(default="")
 
 
 class RecallItem(TableItem, discriminator="Recall"):
@@ -483,6 +490,25 @@ class ReminderStore:
             if len(out) >= limit:
                 break
         return out
+
+    # -- appointments to plan again ---------------------------------------------------------------------
+    def mark_replan(self, practice_id: str, appointment_id: str, patient_id: str) -> None:
+        item = ReplanItem(
+            practice_pk(practice_id), f"REPLAN#{appointment_id}", appointment_id=appointment_id, patient_id=patient_id
+        )
+        item.expires_at = int((datetime.now(UTC) + timedelta(days=7)).timestamp())
+        item.save()
+
+    def replans(self, practice_id: str) -> list[tuple[str, str]]:
+        """(appointment id, patient id) of every marked appointment: one Query, paged to the end."""
+        return [
+            (i.appointment_id, i.patient_id)
+            for i in ReplanItem.query(practice_pk(practice_id), ReplanItem.sk.startswith("REPLAN#"))
+            if isinstance(i, ReplanItem)
+        ]
+
+    def clear_replan(self, practice_id: str, appointment_id: str) -> None:
+        ReplanItem(practice_pk(practice_id), f"REPLAN#{appointment_id}").delete()
 
     # -- sweep state ----------------------------------------------------------------------------------
     def sweep_state(self, practice_id: str) -> SweepState | None:

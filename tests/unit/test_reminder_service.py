@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from chalicelib.adapters.messaging import MemoryEmailSender, MemorySmsSender, Sms
+from chalicelib.adapters.messaging import MemoryEmailSender, MemorySmsSender, SendOutcomeUnknown, SendRefused, Sms
 from chalicelib.appointments.events import CREATED, MOVED, STATUS_CHANGED, AppointmentChanged
 from chalicelib.appointments.model import Appointment
 from chalicelib.platform.clock import FixedClock
@@ -281,6 +281,17 @@ def test_a_touch_another_runner_holds_is_not_sent_and_is_looked_at_again() -> No
     assert len(p.texts.sent) == 1
 
 
+def test_a_touch_still_held_minutes_after_it_was_due_is_looked_at_again_once_free() -> None:
+    p = _one_due()
+    touch_id = next(t.id for t in p.store.all_touches(p.id) if t.key == "2d")
+    p.store.fail_claims.add(touch_id)
+    p.sweep(utc("2027-04-18T14:00"))
+    p.sweep(utc("2027-04-18T14:04"))  # still held: the watermark must stay before its due instant
+    p.store.fail_claims.clear()
+    p.sweep(utc("2027-04-18T14:05"))
+    assert len(p.texts.sent) == 1
+
+
 class FlakySms(MemorySmsSender):
     def __init__(self, failing: set[str]) -> None:
         super().__init__()
@@ -317,6 +328,103 @@ def test_a_send_that_keeps_failing_gives_up_after_three_attempts_and_tells_staff
     touch = next(t for t in p.store.all_touches(p.id) if t.key == "2d")
     assert (touch.status, touch.attempts) == ("failed", 3)
     assert [e.kind for e in p.store.inbox(p.id)] == ["delivery_failed"]
+
+
+class Killed(BaseException):
+    """The process died: nothing in the engine catches it."""
+
+
+class DiesAfterSending(MemorySmsSender):
+    """The provider accepts the text, then the process is killed before the engine hears back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = True
+
+    def send(self, message: Sms) -> str:
+        message_id = super().send(message)
+        if self.armed:
+            self.armed = False
+            raise Killed()
+        return message_id
+
+
+def test_a_run_killed_between_the_provider_accepting_and_the_record_never_sends_again_and_says_unknown() -> None:
+    p = _one_due()
+    p.ports.sms = DiesAfterSending()
+    with pytest.raises(Killed):
+        p.sweep(utc("2027-04-18T14:00"))
+    p.sweep(utc("2027-04-18T14:02"))  # its lease still runs: left alone
+    p.sweep(utc("2027-04-18T14:06"))  # the lease is over: unknown
+    for minutes in range(7, 60):
+        p.sweep(utc("2027-04-18T14:00") + timedelta(minutes=minutes))
+    assert len(p.ports.sms.sent) == 1  # type: ignore[attr-defined]
+    touch = next(t for t in p.store.all_touches(p.id) if t.key == "2d")
+    assert (touch.status, touch.reason) == ("unknown", "run_ended_while_sending")
+    assert [(e.kind, e.patient_ids) for e in p.store.inbox(p.id)] == [("delivery_failed", ("PAT-A",))]
+    assert "may or may not have gone out" in p.store.inbox(p.id)[0].text
+
+
+class LostAnswer(MemorySmsSender):
+    def send(self, message: Sms) -> str:
+        super().send(message)
+        raise SendOutcomeUnknown("ReadTimeoutError")
+
+
+def test_a_send_whose_answer_was_lost_is_unknown_at_once_and_never_retried() -> None:
+    p = _one_due()
+    p.ports.sms = LostAnswer()
+    for minutes in range(0, 60):
+        p.sweep(utc("2027-04-18T14:00") + timedelta(minutes=minutes))
+    assert len(p.ports.sms.sent) == 1  # type: ignore[attr-defined]
+    touch = next(t for t in p.store.all_touches(p.id) if t.key == "2d")
+    assert (touch.status, touch.attempts) == ("unknown", 1)
+
+
+class Throttled(MemorySmsSender):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.throttling = True
+
+    def send(self, message: Sms) -> str:
+        self.calls += 1
+        if self.throttling:
+            raise SendRefused("Throttling", throttled=True)
+        return super().send(message)
+
+
+def test_while_the_provider_throttles_the_rest_of_that_channel_waits_without_spending_attempts() -> None:
+    p = _c03()
+    for n in range(5):
+        p.patient(f"PAT-{n}", phone=f"+155555501{20 + n}")
+        p.book(f"A{n}", f"PAT-{n}", utc("2027-04-20T14:00"))
+    texts = Throttled()
+    p.ports.sms = texts
+    p.sweep(utc("2027-04-18T14:00"))
+    assert texts.calls == 1  # one refused, the other four not tried
+    attempts = sorted(t.attempts for t in p.store.all_touches(p.id) if t.key == "2d")
+    assert attempts == [0, 0, 0, 0, 1]
+    texts.throttling = False
+    for minutes in (1, 3, 5):
+        p.sweep(utc("2027-04-18T14:00") + timedelta(minutes=minutes))
+    assert sorted(m.to for m in texts.sent) == [f"+155555501{20 + n}" for n in range(5)]
+
+
+class FailingCarrier(MemoryCarrier):
+    def is_opted_out(self, number: str) -> bool:
+        raise SendRefused("Throttling", throttled=True)
+
+
+def test_an_opt_out_check_that_fails_sends_nothing_and_the_next_run_decides() -> None:
+    p = _one_due()
+    carrier = p.ports.carrier
+    p.ports.carrier = FailingCarrier()
+    p.sweep(utc("2027-04-18T14:00"))
+    assert p.texts.sent == []
+    p.ports.carrier = carrier
+    p.sweep(utc("2027-04-18T14:01"))
+    assert len(p.texts.sent) == 1
 
 
 def test_a_missed_run_catches_up_once_and_sends_only_the_latest_touch_of_a_visit() -> None:
