@@ -78,13 +78,17 @@ class Faults:
                     continue
                 rule.fired += 1
                 if rule.action == "refuse":
-                    raise ClientError(
-                        {
-                            "Error": {"Code": rule.code, "Message": "injected"},
-                            "ResponseMetadata": {"HTTPStatusCode": rule.status},
-                        },
-                        operation_name,
-                    )
+                    response: dict[str, Any] = {
+                        "Error": {"Code": rule.code, "Message": "injected"},
+                        "ResponseMetadata": {"HTTPStatusCode": rule.status},
+                    }
+                    if rule.code == "TransactionCanceledException":
+                        # The last item's condition failed (in a booking, a time lock someone else took).
+                        items = api_params.get("TransactItems", [])
+                        response["CancellationReasons"] = [{"Code": "None"}] * (len(items) - 1) + [
+                            {"Code": "ConditionalCheckFailed"}
+                        ]
+                    raise ClientError(response, operation_name)  # type: ignore[arg-type]
                 answer = original(client, operation_name, api_params)
                 if rule.action == "lose_answer":
                     raise ReadTimeoutError(endpoint_url=f"https://{service}.injected")

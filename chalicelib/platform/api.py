@@ -16,7 +16,7 @@ from typing import Any
 from chalice import Blueprint, CORSConfig, Response
 from chalice.app import Request
 
-from chalicelib.platform.errors import ApiError, BadRequest, PayloadTooLarge, UnsupportedMediaType
+from chalicelib.platform.errors import ApiError, BadRequest, PayloadTooLarge, UnsupportedMediaType, throttled
 
 MAX_JSON_BYTES = 64 * 1024
 JSON_TYPES = ["application/json"]
@@ -67,6 +67,12 @@ def route(
                 return view(*args, **kwargs)
             except ApiError as exc:
                 return Response(body=exc.body(), status_code=exc.status, headers={"Content-Type": "application/json"})
+            except Exception as exc:
+                if not throttled(exc):
+                    raise
+                from chalicelib.platform.middleware import busy_response
+
+                return busy_response(path, exc)
 
         return register(answer)
 

@@ -73,3 +73,33 @@ class ServiceBusy(ApiError):
 
     status = 503
     code = "busy"
+
+
+THROTTLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ProvisionedThroughputExceeded",
+        "ThrottlingException",
+        "ThrottlingError",
+        "RequestLimitExceeded",
+        "Throttling",
+        "TooManyRequestsException",
+    }
+)
+
+
+def throttled(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) is AWS refusing for capacity, after the SDK's own retries."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        code = getattr(current, "cause_response_code", None)  # pynamodb wraps botocore's error
+        response = getattr(current, "response", None)
+        if code is None and isinstance(response, dict):
+            code = response.get("Error", {}).get("Code")
+        reasons = [getattr(r, "code", None) for r in getattr(current, "cancellation_reasons", None) or [] if r]
+        if code in THROTTLE_CODES or any(r in THROTTLE_CODES for r in reasons):
+            return True
+        current = current.__cause__ or current.__context__
+    return False

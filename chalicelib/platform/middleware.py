@@ -7,7 +7,7 @@ from typing import Any
 
 from chalice import Response
 
-from chalicelib.platform.errors import ApiError, ServiceBusy
+from chalicelib.platform.errors import ApiError, ServiceBusy, throttled
 from chalicelib.platform.observability import logger, metrics
 
 
@@ -19,10 +19,7 @@ def json_errors(event: Any, get_response: Callable[[Any], Response]) -> Response
         return Response(body=exc.body(), status_code=exc.status, headers=_cors())
     except Exception as exc:
         if throttled(exc):
-            logger.warning("throttled", extra={"path": getattr(event, "path", ""), "error": type(exc).__name__})
-            metrics.add_metric(name="RequestsThrottled", unit="Count", value=1)
-            busy = ServiceBusy("we are busy right now; nothing was changed, please try again in a moment")
-            return Response(body=busy.body(), status_code=busy.status, headers={**_cors(), "Retry-After": "1"})
+            return busy_response(getattr(event, "path", ""), exc)
         # The traceback carries ids only; request bodies and events are never logged.
         logger.exception("unhandled error", extra={"path": getattr(event, "path", "")})
         return Response(
@@ -33,34 +30,12 @@ def json_errors(event: Any, get_response: Callable[[Any], Response]) -> Response
     return _normalise_framework_error(response)
 
 
-THROTTLE_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ProvisionedThroughputExceeded",
-        "ThrottlingException",
-        "ThrottlingError",
-        "RequestLimitExceeded",
-        "Throttling",
-        "TooManyRequestsException",
-    }
-)
-
-
-def throttled(exc: BaseException) -> bool:
-    """Whether ``exc`` (or what caused it) is AWS refusing for capacity, after the SDK's own retries."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        code = getattr(current, "cause_response_code", None)  # pynamodb wraps botocore's error
-        response = getattr(current, "response", None)
-        if code is None and isinstance(response, dict):
-            code = response.get("Error", {}).get("Code")
-        reasons = [getattr(r, "code", None) for r in getattr(current, "cancellation_reasons", None) or [] if r]
-        if code in THROTTLE_CODES or any(r in THROTTLE_CODES for r in reasons):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
+def busy_response(path: str, exc: BaseException) -> Response:
+    """503 for capacity refusals (after the SDK's and the stores' own bounded retries)."""
+    logger.warning("throttled", extra={"path": path, "error": type(exc).__name__})
+    metrics.add_metric(name="RequestsThrottled", unit="Count", value=1)
+    busy = ServiceBusy("we are busy right now; nothing was changed, please try again in a moment")
+    return Response(body=busy.body(), status_code=busy.status, headers={**_cors(), "Retry-After": "1"})
 
 
 def _cors() -> dict[str, str | list[str]]:
