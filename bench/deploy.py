@@ -40,7 +40,7 @@ USAGE = {
     "tick_ddb_writes": 1,  # watermark
     "tick_lambda_seconds": 0.3,
     "touch_ddb_reads": 3,  # appointment, patient, contact links
-    "touch_ddb_writes": 3,  # claim, provider id, touch plan on (re)book
+    "touch_ddb_writes": 4,  # claim, "sending" mark, outcome with the provider id, touch plan on (re)book
     "patient_sessions_per_appointment": 1.5,
     "requests_per_patient_session": 8,
     "staff_page_loads_per_workday": 40,
