@@ -3,7 +3,7 @@ the waitlist, and the staff's actions on the book. Each parses, authorises, call
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from chalice import Blueprint, Response
@@ -22,8 +22,10 @@ from chalicelib.appointments.serialize import (
 from chalicelib.appointments.service import Book, BookingRequest, MoveRequest
 from chalicelib.appointments.wiring import ports
 from chalicelib.patients.model import Patient
+from chalicelib.platform import limits
 from chalicelib.platform.api import json_body, respond, route
 from chalicelib.platform.errors import NotFound, Unprocessable
+from chalicelib.platform.limits import SendLimit, limit
 from chalicelib.platform.permissions import roles_for
 from chalicelib.platform.request import patient_caller, staff_caller
 
@@ -50,6 +52,9 @@ class _Blueprint(Blueprint):
 
 
 bp = _Blueprint(__name__)
+# Changes that tell the patient (cancelled, moved) and offer freed time to the waitlist.
+STAFF_CHANGE = limit("appointment_change", 60, 600)
+PATIENT_CHANGE = limit("patient_change", 10, 300, window=timedelta(hours=1))
 TAG = "appointments"
 DESK_ROLES = roles_for("appointments.bulk")
 
@@ -391,6 +396,7 @@ def patient_confirm(appointment_id: str) -> Response:
     auth="patient",
     tag=TAG,
     body=_REASON_BODY,
+    sends=PATIENT_CHANGE,
 )
 def patient_cancel(appointment_id: str) -> Response:
     caller = patient_caller(bp.current_request)
@@ -407,6 +413,7 @@ def patient_cancel(appointment_id: str) -> Response:
     auth="patient",
     tag=TAG,
     body=_schema(["start"], start=_INSTANT, provider_id=_ID),
+    sends=PATIENT_CHANGE,
 )
 def patient_reschedule(appointment_id: str) -> Response:
     caller = patient_caller(bp.current_request)
@@ -587,10 +594,12 @@ def link_show(token: str) -> Response:
     auth="public",
     tag=TAG,
     body={"type": "object", "properties": {"start": _INSTANT, "provider_id": _ID, "reason": _REASON}},
+    sends=limit("link", 10, 600, window=timedelta(hours=1)),
 )
 def link_do(token: str) -> Response:
     p = ports()
     claims = service.read_link(p, token)
+    limits.spend(claims.practice_id, f"link:{token}")
     body = _optional_body(bp.current_request)
     if claims.action == links.OFFER:
         result, target, a = waitlist.accept(p, claims)
@@ -694,7 +703,7 @@ def _staff_status(practice_id: str, appointment_id: str, action: str) -> Respons
     return respond(_staff_view(book, a, p.patients.get(practice_id, a.patient_id)))
 
 
-def _status_route(action: str, summary: str) -> None:
+def _status_route(action: str, summary: str, sends: SendLimit | None = None) -> None:
     def view(practice_id: str, appointment_id: str) -> Response:
         return _staff_status(practice_id, appointment_id, action)
 
@@ -707,16 +716,18 @@ def _status_route(action: str, summary: str) -> None:
         auth="staff",
         tag=TAG,
         body={"type": "object", "properties": {"reason": _REASON, "via": {"type": "string"}}},
+        sends=sends,
     )(view)
 
 
 _status_route("approve", "Approve a pending request (takes the time; 409 slot_taken leaves it pending)")
-_status_route("decline", "Decline a pending request (optional reason)")
+_status_route("decline", "Decline a pending request (optional reason)", sends=STAFF_CHANGE)  # tells the patient
 _status_route("confirm", "Confirm for the patient (via: phone by default)")
 _status_route("arrive", "Mark arrived")
 _status_route("complete", "Mark completed")
-_status_route("no-show", "Mark no-show (gives the time back)")
-_status_route("cancel", "Cancel (optional reason); the freed time is offered to the waitlist")
+# Both give time back, which is offered to the waitlist by text or email; a cancel also tells the patient.
+_status_route("no-show", "Mark no-show (gives the time back)", sends=STAFF_CHANGE)
+_status_route("cancel", "Cancel (optional reason); the freed time is offered to the waitlist", sends=STAFF_CHANGE)
 
 
 @route(
@@ -735,6 +746,7 @@ _status_route("cancel", "Cancel (optional reason); the freed time is offered to 
         outside_hours={"type": "boolean"},
         reason=_REASON,
     ),
+    sends=STAFF_CHANGE,
 )
 def staff_reschedule(practice_id: str, appointment_id: str) -> Response:
     caller = staff_caller(bp.current_request, practice_id)
@@ -766,6 +778,7 @@ def staff_reschedule(practice_id: str, appointment_id: str) -> Response:
     auth="staff",
     tag=TAG,
     body={"type": "object", "properties": {"reason": _REASON, "close_day": {"type": "boolean"}}},
+    sends=limit("cancel_day", 10, 30, window=timedelta(hours=1)),
 )
 def staff_cancel_day(practice_id: str, provider_id: str, date: str) -> Response:
     caller = staff_caller(bp.current_request, practice_id, roles=DESK_ROLES)

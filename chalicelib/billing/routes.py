@@ -21,7 +21,8 @@ from chalicelib.billing.render import statement_html
 from chalicelib.billing.service import Account, PaymentStart, StatementView, amount_or_none, parse_day
 from chalicelib.platform.api import json_body, respond, route
 from chalicelib.platform.deps import deps
-from chalicelib.platform.errors import PayloadTooLarge, Unprocessable
+from chalicelib.platform.errors import Unprocessable
+from chalicelib.platform.limits import bounded, limit
 from chalicelib.platform.permissions import roles_for
 from chalicelib.platform.request import patient_caller, staff_caller
 
@@ -237,6 +238,8 @@ def staff_ledger(practice_id: str, patient_id: str) -> Response:
     body_type="text/csv",
     query={"source": {"type": "string", "pattern": SOURCE.pattern, "description": "the system PatNum values are from"}},
     content_types=["text/csv"],
+    max_body=service.MAX_IMPORT_BYTES,
+    too_large=f"the file is larger than {service.MAX_IMPORT_BYTES // (1024 * 1024)} MB",
 )
 def import_lines(practice_id: str) -> Response:
     request = bp.current_request
@@ -246,8 +249,6 @@ def import_lines(practice_id: str) -> Response:
     if not SOURCE.match(source):
         raise Unprocessable("source is 1-40 letters, digits, dots, dashes or underscores", code="invalid_source")
     raw = _raw(request)
-    if len(raw) > service.MAX_IMPORT_BYTES:
-        raise PayloadTooLarge("the file is larger than 2 MB")
     result = _billing().import_lines(practice_id, raw, caller.user_id, source)
     return respond({"lines": result.lines, "patients": result.patients})
 
@@ -322,6 +323,7 @@ def refund(practice_id: str, payment_intent_id: str) -> Response:
         },
     },
     ok_status=201,
+    sends=limit("paylink", 20, 200),
 )
 def send_pay_link(practice_id: str, patient_id: str) -> Response:
     request = bp.current_request
@@ -602,11 +604,12 @@ def pay_link(token: str) -> Response:
     tag=TAG,
     body={"type": "object"},
     content_types=["application/json"],
+    max_body=MAX_WEBHOOK_BYTES,
+    too_large="the event is too large",
+    sends=bounded("one receipt per PaymentIntent, claimed by a conditional write; only Stripe-signed events act"),
 )
 def stripe_webhook() -> Response:
     request = bp.current_request
     raw = _raw(request)
-    if len(raw) > MAX_WEBHOOK_BYTES:
-        raise PayloadTooLarge("the event is too large")
     done = _billing().handle_webhook(raw, request.headers.get("stripe-signature"))
     return respond({"received": True, "outcome": done.outcome})

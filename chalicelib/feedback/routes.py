@@ -115,6 +115,7 @@ def open_survey(token: str) -> Response:
     auth="public",
     tag=TAG,
     body=ANSWER_SCHEMA,
+    max_body=MAX_BODY_BYTES,
 )
 def answer_survey(token: str) -> Response:
     body = json_body(bp.current_request, max_bytes=MAX_BODY_BYTES)
@@ -152,6 +153,7 @@ def check_referral(practice_id: str, code: str) -> Response:
     tag=TAG,
     body=REQUEST_SCHEMA,
     ok_status=202,
+    max_body=MAX_BODY_BYTES,
 )
 def request_visit(practice_id: str) -> Response:
     body = json_body(bp.current_request, max_bytes=MAX_BODY_BYTES)

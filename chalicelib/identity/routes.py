@@ -14,6 +14,7 @@ from chalicelib.platform.api import json_body, respond, route
 from chalicelib.platform.auth import bearer_token
 from chalicelib.platform.deps import deps
 from chalicelib.platform.errors import Unprocessable
+from chalicelib.platform.limits import SendLimit
 from chalicelib.platform.request import patient_caller
 
 bp = Blueprint(__name__)
@@ -54,6 +55,9 @@ def _member(m: Member) -> dict[str, Any]:
     tag=TAG,
     body=_string_schema("practice_id", "contact"),
     ok_status=202,
+    sends=SendLimit(
+        note="per contact and per client, before anything is sent (identity.model PER_CONTACT, PER_CLIENT)"
+    ),
 )
 def request_code() -> Response:
     request = bp.current_request

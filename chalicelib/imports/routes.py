@@ -10,7 +10,7 @@ from chalice import Blueprint, Response
 from chalicelib.imports.model import KINDS, ImportFileError
 from chalicelib.platform.api import respond, route
 from chalicelib.platform.deps import Deps, deps
-from chalicelib.platform.errors import BadRequest, PayloadTooLarge, Unprocessable
+from chalicelib.platform.errors import BadRequest, Unprocessable
 from chalicelib.platform.observability import logger
 from chalicelib.platform.permissions import roles_for
 from chalicelib.platform.request import staff_caller
@@ -56,6 +56,8 @@ def _port(d: Deps) -> Any:
         "dry_run": {"type": "boolean"},
     },
     content_types=IMPORT_TYPES,
+    max_body=MAX_IMPORT_BYTES,
+    too_large=f"files over {MAX_IMPORT_BYTES // (1024 * 1024)} MB go through the import command",
 )
 def create_import(practice_id: str) -> Response:
     request = bp.current_request
@@ -68,8 +70,6 @@ def create_import(practice_id: str) -> Response:
         raise BadRequest("source is 1-40 letters, digits, dots, dashes or underscores", code="invalid_source")
     body = request.raw_body or b""
     raw = body if isinstance(body, bytes) else body.encode()
-    if len(raw) > MAX_IMPORT_BYTES:
-        raise PayloadTooLarge(f"files over {MAX_IMPORT_BYTES // (1024 * 1024)} MB go through the import command")
     from chalicelib.imports import service  # parsers and their field libraries stay off the cold start
 
     d = deps()

@@ -15,6 +15,7 @@ from chalicelib.inbox.store import InboxStore
 from chalicelib.platform.api import json_body, respond, route
 from chalicelib.platform.deps import Deps, deps
 from chalicelib.platform.errors import NotFound, Unprocessable
+from chalicelib.platform.limits import limit
 from chalicelib.platform.permissions import roles_for
 from chalicelib.platform.request import staff_caller
 
@@ -170,6 +171,7 @@ def close_item(practice_id: str, ref: str) -> Response:
             "version": _VERSION,
         },
     },
+    sends=limit("inbox_reply", 30, 300),
 )
 def reply_item(practice_id: str, ref: str) -> Response:
     caller = staff_caller(bp.current_request, practice_id, roles=roles_for("inbox.work"))

@@ -16,7 +16,9 @@ from typing import Any
 from chalice import Blueprint, CORSConfig, Response
 from chalice.app import Request
 
+from chalicelib.platform import limits
 from chalicelib.platform.errors import ApiError, BadRequest, PayloadTooLarge, UnsupportedMediaType, throttled
+from chalicelib.platform.limits import SendLimit
 
 MAX_JSON_BYTES = 64 * 1024
 JSON_TYPES = ["application/json"]
@@ -36,6 +38,9 @@ class Operation:
     body_type: str = "application/json"
     query: dict[str, dict[str, Any]] = field(default_factory=dict)
     ok_status: int = 200
+    sends: SendLimit | None = None  # the route can make an email or SMS go out (chalicelib/platform/limits.py)
+    max_body: int = MAX_JSON_BYTES  # larger request bodies are a 413 before the view runs
+    too_large: str = ""  # the 413's message, when the route has a better one than the size
 
 
 OPERATIONS: dict[tuple[str, str], Operation] = {}
@@ -54,36 +59,60 @@ def route(
     query: dict[str, dict[str, Any]] | None = None,
     ok_status: int = 200,
     content_types: list[str] | None = None,
+    sends: SendLimit | None = None,
+    max_body: int = MAX_JSON_BYTES,
+    too_large: str = "",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a view with its OpenAPI operation. ``sends``: the route can make a message go out
+    (required then: see chalicelib/platform/limits.py). ``max_body``: the largest request body, in bytes;
+    a larger one is a JSON 413 (``too_large`` its message) before the view runs."""
     if auth not in {"staff", "patient", "public"}:
         raise ValueError(f"unknown auth {auth!r}")
-    OPERATIONS[(method, path)] = Operation(method, path, summary, auth, tag, body, body_type, query or {}, ok_status)
+    key = (method, path)
+    OPERATIONS[key] = Operation(
+        method, path, summary, auth, tag, body, body_type, query or {}, ok_status, sends, max_body, too_large
+    )
     register = bp.route(path, methods=[method], cors=CORS, content_types=content_types or JSON_TYPES)
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def answer(*args: Any, **kwargs: Any) -> Any:
+            op = OPERATIONS[key]
+            entered = limits.enter(op)
             try:
+                if len(bp.current_request.raw_body or b"") > op.max_body:
+                    raise PayloadTooLarge(op.too_large or f"the request body is over the {size(op.max_body)} limit")
                 return view(*args, **kwargs)
             except ApiError as exc:
-                return Response(body=exc.body(), status_code=exc.status, headers={"Content-Type": "application/json"})
+                headers: dict[str, str | list[str]] = {"Content-Type": "application/json", **exc.headers}
+                return Response(body=exc.body(), status_code=exc.status, headers=headers)
             except Exception as exc:
                 if not throttled(exc):
                     raise
                 from chalicelib.platform.middleware import busy_response
 
                 return busy_response(path, exc)
+            finally:
+                limits.leave(entered)
 
         return register(answer)
 
     return decorate
 
 
+def size(n: int) -> str:
+    """A byte count as people write it: 2 MB, 64 KB, 900 bytes."""
+    for unit, scale in (("MB", 1024 * 1024), ("KB", 1024)):
+        if n >= scale:
+            return f"{n / scale:g} {unit}"
+    return f"{n} bytes"
+
+
 def json_body(request: Request, max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
     """The request's JSON object, or a 4xx that says what is wrong with it."""
     raw = request.raw_body or b""
     if len(raw) > max_bytes:
-        raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes")
+        raise PayloadTooLarge(f"the request body is over the {size(max_bytes)} limit")
     ctype = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     if raw and ctype and ctype != "application/json":
         raise UnsupportedMediaType("send the body as application/json")
@@ -128,6 +157,12 @@ def openapi_document(title: str = "Chairside API", version: str = "0.1.0") -> di
         }
         if op.auth != "public":
             responses["401"] = {"description": "Not signed in", "content": {"application/json": {"schema": error}}}
+        responses["413"] = {"description": "Body too large", "content": {"application/json": {"schema": error}}}
+        if op.sends is not None and op.sends.rules:
+            responses["429"] = {
+                "description": "Too many of these just now (see Retry-After)",
+                "content": {"application/json": {"schema": error}},
+            }
         operation: dict[str, Any] = {
             "summary": op.summary,
             "tags": [op.tag],

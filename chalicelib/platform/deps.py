@@ -13,6 +13,7 @@ from chalicelib.audit.store import AuditStore
 from chalicelib.patients.store import PatientStore
 from chalicelib.platform.auth import PatientSessions, StaffTokenVerifier
 from chalicelib.platform.clock import Clock, SystemClock
+from chalicelib.platform.limits import Guarded
 from chalicelib.platform.settings import get_settings
 from chalicelib.practices.store import PracticeStore
 
@@ -45,15 +46,16 @@ class Deps:
 
     @property
     def email(self) -> EmailSender:
+        """The email sender, watched for sends from routes with no send limit (platform/limits.py)."""
         if self._email is None:
             self._email = SesEmailSender(get_settings().sender_email)
-        return self._email
+        return Guarded(self._email)
 
     @property
     def sms(self) -> SmsSender:
         if self._sms is None:
             self._sms = SnsSmsSender()
-        return self._sms
+        return Guarded(self._sms)
 
     @property
     def staff_verifier(self) -> StaffTokenVerifier:

@@ -20,6 +20,11 @@ class ApiError(Exception):
     def body(self) -> dict[str, dict[str, str]]:
         return {"error": {"code": self.code, "message": self.message}}
 
+    @property
+    def headers(self) -> dict[str, str]:
+        """Extra response headers (a 429's Retry-After)."""
+        return {}
+
 
 class BadRequest(ApiError):
     status = 400

@@ -34,11 +34,12 @@ Entity key templates (the capability ``store.py`` modules define the items):
 | image (x-ray/photo) | PRACTICE#<p>    | IMAGE#<image id>                     |                                                   | PRACTICE#<p>#PATIENT#<id> / IMAGE#<taken on>#<image id> |
 | image share link  | PRACTICE#<p>      | SHARE#<share id>                     |                                                   | PRACTICE#<p>#PATIENT#<id> / SHARE#<created UTC>#<share id> |
 | reminder policy   | PRACTICE#<p>      | REMINDER_POLICY (current), REMINDER_POLICY#<version, 6 digits> (history) |                   |                                                  |
-| reminder touch    | PRACTICE#<p>      | TOUCH#<touch id> (see below)         | PRACTICE#<p>#DUE#<UTC date> / <due UTC>#<touch id> (only while pending or claimed) | PRACTICE#<p>#PATIENT#<id> / MSG#<due UTC>#<touch id> |
+| reminder touch    | PRACTICE#<p>      | TOUCH#<touch id> (see below)         | PRACTICE#<p>#DUE#<UTC date> / <due UTC>#<touch id> (only while pending, claimed or sending) | PRACTICE#<p>#PATIENT#<id> / MSG#<due UTC>#<touch id> |
 | reminder sweep    | PRACTICE#<p>      | REMINDER_SWEEP (watermark, next daily-job runs) |                                        |                                                  |
 | contact address   | PRACTICE#<p>      | ADDRESS#<E.164 or email> (opt-out, carrier block, suppression, soft bounces) |            |                                                  |
 | contact prefs     | PRACTICE#<p>      | CONTACTPREFS#<patient id>            |                                                   |                                                  |
 | reminder day cap  | PRACTICE#<p>      | REMINDED#<patient id>#<local date>   |                                                   |                                                  |
+| plan again        | PRACTICE#<p>      | REPLAN#<appointment id> (TTL; written when planning an appointment's touches failed) |  |                                                  |
 | staff inbox item  | PRACTICE#<p>      | INBOX#<UTC instant>#<id> (chalicelib/inbox/store.py) | PRACTICE#<p>#INBOX#OPEN / <UTC>#<id> (only while open) | PRACTICE#<p>#PATIENT#<first patient> / INBOX#<UTC>#<id> |
 | patient search token | PRACTICE#<p>   | FIND#<n:word, p:digits or e:email>#<patient id> |                                        |                                                  |
 | patient search set | PRACTICE#<p>     | FINDSET#<patient id> (tokens last written) |                                             |                                                  |
@@ -96,7 +97,12 @@ Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to th
 | messages sent to a patient, newest first         | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with MSG#, descending |
 | claim a due touch (once)                         | UpdateItem TOUCH#<id> condition (status = pending AND due = <read>) OR (status = claimed AND claimed_until < now) |
 | the sweep's re-read of a batch                   | BatchGetItem APPT#, PATIENT#, CONTACTPREFS#, REMINDED#, RECALL# (100 keys a request), then ADDRESS# |
-| record a batch's outcome                         | BatchWriteItem TOUCH# (claimed by this sweep, so unconditional) and REMINDED# |
+| hand a touch to the provider (right before)      | UpdateItem TOUCH#<id> status claimed -> sending, condition claimed_until = <our lease> |
+| record a send's outcome (right after, each)      | PutItem TOUCH#<id> condition status IN (sending, unknown) AND claimed_until = <our lease> |
+| give up on a send left sending past its lease    | UpdateItem TOUCH#<id> status sending -> unknown (never sent again), condition claimed_until = <its lease> |
+| record a batch's skips and re-timings            | BatchWriteItem TOUCH# (claimed by this sweep, so unconditional) and REMINDED# |
+| appointments to plan again (each sweep)          | Query PK, SK begins_with REPLAN#; DeleteItem once planned |
+| send-limit counters (routes that send messages)  | UpdateItem RATE#send.<route>#<digest>#<window> ADD hits, condition hits < limit (chalicelib/platform/limits.py) |
 | a practice's SMS number (inbound texts)          | Query GSI1 PRACTICES, compare each practice's sms_number / phone |
 | the staff inbox, newest first                    | Query PK, SK begins_with INBOX#, descending               |
 | open inbox items, newest first (dashboard)       | Query GSI1 PRACTICE#<p>#INBOX#OPEN, descending (sparse: closing removes the keys) |
@@ -141,8 +147,10 @@ Reminder invariants (chalicelib/reminders/store.py): touch ids are deterministic
 ``APPT#<appointment>#moved#<new start>``, ``RECALL#<patient>#<due date>#<n>``), so a touch is created once
 (attribute_not_exists) however often its event is delivered; the planner cancels or re-times only pending touches
 (condition status = pending); a sweep claims each touch with one conditional update and owns it until it records
-the outcome (the claim's lease runs out only if that sweep died); the due index is per UTC day, sorted by due
-instant, and a touch leaves it when it is sent, skipped, cancelled or failed. A daily job runs once per local day
+the outcome (the claim's lease runs out only if that sweep died); right before the provider call the touch becomes
+``sending`` under that lease and its outcome is written right after, so a touch still ``sending`` past its lease
+may have gone out: it becomes ``unknown`` and is never sent again (at most once); the due index is per UTC day,
+sorted by due instant, and a touch leaves it when it is sent, skipped, cancelled, failed or unknown. A daily job runs once per local day
 because its next run is moved by a compare-and-set on REMINDER_SWEEP. Address state is keyed by E.164 (or the
 lower-cased email) per practice; a soft bounce is counted once per sent message (condition: message id not in
 ``soft_bounce_messages``). The policy moves from version n to n+1 in one transaction conditioned on version n.

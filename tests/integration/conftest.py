@@ -32,6 +32,19 @@ def moto_public_jwks(_url: str) -> dict[str, Any]:
     return dict(json.loads(gzip.decompress(packed)))
 
 
+@pytest.fixture(autouse=True)
+def _every_route_that_sends_declares_a_send_limit() -> Iterator[None]:
+    """A message that goes out while a route with no ``sends=`` runs fails the test that made it
+    (chalicelib/platform/limits.py): a new sending route cannot be left without a rate limit."""
+    from chalicelib.platform import limits
+
+    limits.UNDECLARED.clear()
+    yield
+    found = sorted(set(limits.UNDECLARED))
+    limits.UNDECLARED.clear()
+    assert not found, f"these routes sent a message but declare no send limit (route(..., sends=...)): {found}"
+
+
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     with mock_aws():
