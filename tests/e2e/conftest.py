@@ -34,6 +34,9 @@ from tests.e2e.support import (
     RunningStack,
     namespace,
 )
+from tests.log_leaks import stack_log_leaks
+
+DEMO_PATIENTS = 200
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +48,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     with log_file.open("wb") as log:
         # Output goes to a file, never a pipe nobody reads (a full pipe would stall the stack).
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.e2e.stack_process", str(info_file), "200"],
+            [sys.executable, "-m", "tests.e2e.stack_process", str(info_file), str(DEMO_PATIENTS)],
             cwd=ROOT,
             env=env,
             stdin=subprocess.PIPE,
@@ -76,6 +79,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+    # Everything the stack printed while the browser tests ran: no demo patient's data in it.
+    demo = json.loads(info_file.read_text())["demo"] if info_file.exists() else None
+    if demo:
+        found = stack_log_leaks(log_file.read_text(errors="replace"), demo["anchor"], demo["seed"], DEMO_PATIENTS)
+        assert not found, "patient data in the local stack's output:\n" + "\n".join(found[:20])
 
 
 @pytest.fixture(scope="session")
