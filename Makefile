@@ -62,8 +62,9 @@ integration: $(STAMP)
 e2e: $(STAMP) chromium
 	$(PY) -m pytest tests/e2e
 
+# `make bench BENCH=load` runs one (names in bench/__main__.py).
 bench: $(STAMP) out/sam.yaml
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache out build

@@ -20,13 +20,13 @@ from tests.e2e.support import ROOT, RunningStack, namespace
 
 
 @contextlib.contextmanager
-def running_stack(demo_patients: int = 200, start_seconds: float = 300) -> Iterator[RunningStack]:
+def running_stack(demo_patients: int = 200, start_seconds: float = 300, sessions: int = 0) -> Iterator[RunningStack]:
     with tempfile.TemporaryDirectory(prefix="chairside-bench-") as tmp:
         info_file, log_file = Path(tmp) / "stack.json", Path(tmp) / "stack.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         with log_file.open("wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.e2e.stack_process", str(info_file), str(demo_patients)],
+                [sys.executable, "-m", "tests.e2e.stack_process", str(info_file), str(demo_patients), str(sessions)],
                 cwd=ROOT,
                 env=env,
                 stdin=subprocess.PIPE,
@@ -49,6 +49,7 @@ def running_stack(demo_patients: int = 200, start_seconds: float = 300) -> Itera
                 outbox_url=info["outbox_url"],
                 demo=namespace(info["demo"]),
                 staff_users=namespace(info["staff_users"]),
+                sessions=list(info.get("sessions", [])),
             )
         finally:
             if proc.poll() is None:

@@ -71,6 +71,7 @@ class RunningStack:
     outbox_url: str
     demo: Any
     staff_users: list[Any] = field(default_factory=list)
+    sessions: list[dict[str, str]] = field(default_factory=list)  # minted patient sessions (stack_process.py)
 
     def outbox(self) -> list[dict[str, Any]]:
         _, data = http_json("GET", f"{self.web_url}/outbox.json")
