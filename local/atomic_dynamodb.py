@@ -117,3 +117,35 @@ def item_rollback_transactions() -> None:
     models.copy = _NoTableCopy(copy)  # type: ignore[assignment]
     _TRANSACT = original
     models.DynamoDBBackend.transact_write_items = transact  # type: ignore[method-assign]
+
+
+_QUERY: Any = None
+
+
+def unsorted_queries() -> None:
+    """moto's query walks ``Table.all_items()``, which sorts the *whole table* by its keys, and then
+    sorts what matched again: by the range key within the one partition of a table query, by the
+    index's keys and the table's (a total order) for an index query. The first sort changes nothing
+    in the answer and is most of a query's time on the demo's table; this skips it for queries, not
+    scans (idempotent; local stack and benchmarks only)."""
+    global _QUERY  # noqa: PLW0603 - one patch per process
+    from moto.dynamodb.models.table import Table
+
+    if _QUERY is not None:
+        return
+    original = Table.query
+
+    def every_item(table: Any) -> list[Any]:
+        if table.range_key_attr:
+            return [item for hash_set in table.items.values() for item in hash_set.values()]
+        return list(table.items.values())
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        self.all_items = lambda: every_item(self)  # this call only: the instance attribute shadows the method
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    _QUERY = original
+    Table.query = query  # type: ignore[method-assign]

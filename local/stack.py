@@ -32,6 +32,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 WEB_ROOT = ROOT / "web"
 HOST = "127.0.0.1"
+# socketserver listens with a backlog of 5: more clients connecting at once have their SYNs dropped and
+# retried after 1, 3, 7, 15 s..., which looks like a slow server that is in fact idle (the load test).
+LISTEN_BACKLOG = 128
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 DEMO_STAFF_PASSWORD = "Chairside-demo-1"  # noqa: S105 - local demo users in moto only
@@ -188,6 +191,7 @@ class LocalStack:
 
         atomic_dynamodb.install()  # the API, the tick and the web server write concurrently
         atomic_dynamodb.item_rollback_transactions()  # analytics roll-ups write many small transactions
+        atomic_dynamodb.unsorted_queries()  # a query would sort the whole table first
 
         if self.options.quiet:
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -248,6 +252,7 @@ class LocalStack:
 
             ChaliceRequestHandler.log_message = _silent
         server = factory.create_local_server(app_obj, config, HOST, self.ports["api"])
+        server.server.socket.listen(LISTEN_BACKLOG)
         self._spawn("api", server.server.serve_forever)
         self._closers.append(server.shutdown)
         _wait_for_http(f"{self.api_url}/health")
@@ -258,7 +263,10 @@ class LocalStack:
         class Handler(_WebHandler):
             owner = stack
 
-        server = ThreadingHTTPServer((HOST, self.ports["web"]), Handler)
+        server = ThreadingHTTPServer((HOST, self.ports["web"]), Handler, bind_and_activate=False)
+        server.request_queue_size = LISTEN_BACKLOG
+        server.server_bind()
+        server.server_activate()
         server.daemon_threads = True
         self._spawn("web", server.serve_forever)
         self._closers.append(server.shutdown)
