@@ -40,8 +40,8 @@ SECONDS = float(os.environ.get("CHAIRSIDE_BENCH_LOAD_SECONDS", "60"))
 # test's practice is a small one, so the figures are about the app and its concurrency, not moto.
 PATIENTS = int(os.environ.get("CHAIRSIDE_BENCH_LOAD_PATIENTS", "60"))
 BOOKINGS = 2  # book-and-cancel cycles per simulated patient at most (the per-person change limit is 10/hour)
-THINK = (4.0, 12.0)  # seconds a person reads a page before the next click
-TIMEOUT = 30
+THINK = (8.0, 20.0)  # seconds a person reads a page before the next click
+TIMEOUT = 60
 
 
 @dataclass
