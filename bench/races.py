@@ -102,12 +102,15 @@ def booking_race(stack: Any, racers: int = 50) -> int:
     staff = {"Authorization": f"Bearer {stack.staff_sign_in('owner')['id_token']}"}
     anchor = date.fromisoformat(str(stack.demo.anchor))
     patients = demo_patient_ids(api, practice_id, staff, anchor, racers) or list(stack.demo.patient.patient_ids)
-    slot = free_slot(api, practice_id, "emergency", anchor + timedelta(days=21))
+    status, booking = _call("GET", f"{api}/public/practices/{practice_id}/booking")
+    assert status == 200, booking
+    type_id = next(t["id"] for t in booking["types"] if t["category"] != "hygiene")
+    slot = free_slot(api, practice_id, type_id, anchor + timedelta(days=21))
 
     def book(i: int) -> int:
         body = {
             "patient_id": patients[i % len(patients)],
-            "type_id": "emergency",
+            "type_id": type_id,
             "provider_id": slot["provider"]["id"],
             "start": slot["start"],
         }
@@ -178,15 +181,30 @@ def sweep_race(sweeps: int = 20, patients: int = 40) -> tuple[int, int]:
 def _in_moto(work: Callable[[], int]) -> int:
     import os
 
-    saved = {k: os.environ.pop(k, None) for k in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE")}
+    # What the app reads from its stage (the tests' conftest sets the same): without a signing key every
+    # send fails before the provider is called, and the race would count nothing.
+    stage = {
+        "TOKEN_SIGNING_KEY": "bench-signing-key-not-secret",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+    names = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE", *stage)
+    saved = {k: os.environ.pop(k, None) for k in names}
+    os.environ.update(stage)
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    from chalicelib.platform.observability import logger
+
+    level = logger.log_level
+    logger.setLevel("WARNING")  # one INFO line per sweep would bury the figures
     try:
         from moto import mock_aws
 
         with mock_aws():
             return work()
     finally:
+        logger.setLevel(level)
         for key, value in saved.items():
+            os.environ.pop(key, None)
             if value is not None:
                 os.environ[key] = value
 
