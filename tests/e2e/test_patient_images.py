@@ -312,6 +312,37 @@ def test_a_patient_shares_images_with_a_dentist_who_opens_the_link_until_it_is_t
     shoot(dentist, "patient-shared-page-revoked-phone")
 
 
+def test_the_share_page_opens_the_link_again_for_fresh_urls_when_an_image_fails(
+    stack: RunningStack, open_page: OpenPage, patient_session: dict[str, Any]
+) -> None:
+    images = gallery_of(stack, patient_session, self_id(stack, patient_session))
+    status, made = http_json(
+        "POST",
+        f"{stack.api_url}/patient/shares",
+        {"image_ids": [images[0]["id"]], "days": 1},
+        token_of(patient_session),
+    )
+    assert status == 201, made
+    page = open_page("phone")
+    opens: list[str] = []
+    page.on("request", lambda r: opens.append(r.method) if r.url.endswith("/public/shares/open") else None)
+    refused: list[str] = []
+
+    def expire_once(route: Route) -> None:
+        if not refused:
+            refused.append(route.request.url)
+            route.fulfill(status=403, content_type="application/xml", body="<Error><Code>AccessDenied</Code></Error>")
+        else:
+            route.continue_()
+
+    page.route(re.compile(r"/images/[^/]+/[0-9a-f]+/(preview|original)\?"), expire_once)
+    page.goto(made["share"]["link"])
+    wait_until_loaded(page, ".shared-image img")
+    assert refused, "the first image URL was refused, as an expired one is"
+    assert opens.count("POST") == 2, "the link was opened again for fresh URLs"
+    expect(page.locator(".shared-missing")).to_have_count(0)
+
+
 def test_the_share_page_says_plainly_when_a_link_has_expired_is_not_valid_or_is_missing(
     stack: RunningStack, open_page: OpenPage
 ) -> None:

@@ -572,9 +572,16 @@ export async function showSection(ctx) {
   function pick(id, on) {
     if (on) s.selected.add(id);
     else s.selected.delete(id);
-    s.error = null;
-    if (s.panel === "share" && s.selected.size === 0) s.panel = "";
-    redraw();
+    if (s.error || s.panel === "share") {
+      s.error = null;
+      if (s.selected.size === 0) s.panel = "";
+      return redraw(); // the share form names how many images it will hold
+    }
+    // Only the card's mark and the counts change: no redraw, so nothing moves under the person's finger.
+    const card = document.querySelector(`.image-card[data-image-id="${CSS.escape(id)}"]`);
+    if (card) card.classList.toggle("is-picked", on);
+    const bar = document.querySelector(".image-toolbar");
+    if (bar) bar.replaceWith(toolbar(tr()));
   }
 
   function selectAll(on) {

@@ -38,17 +38,20 @@ function token() {
   return (window.location.hash || "").replace(/^#/, "").trim();
 }
 
-/** Put a view in the page; ``focusId`` (else the heading) gets focus, unless keepFocus and the
- * element that had it is drawn again. */
+/** Put a view in the page and focus its heading; with keepFocus (a quiet refresh) focus stays put. */
 function draw(content, heading, options = {}) {
   const had = document.activeElement && document.activeElement.id;
   main.replaceChildren(content);
   main.setAttribute("aria-busy", "false");
   const skip = document.querySelector(".skip-link");
   if (skip) skip.textContent = tr()("skip");
-  const again = options.keepFocus && had ? document.getElementById(had) : null;
-  if (again) again.focus();
-  else focusHeading(document.getElementById(options.focusId || "") || heading);
+  if (options.keepFocus) {
+    // A quiet refresh (fresh URLs): focus and scroll stay where the person left them.
+    const again = had ? document.getElementById(had) : null;
+    if (again) again.focus({ preventScroll: true });
+    return;
+  }
+  focusHeading(heading);
 }
 
 function callLine(t, practice) {
