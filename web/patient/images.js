@@ -51,7 +51,6 @@ export async function showSection(ctx) {
     shareNote: "",
     revokeOpen: "", // the share whose "turn off?" question is open
     error: null, // the last action's failure: ApiError or {message}
-    status: "", // the live region's text
     gallerySeq: 0,
     sharesSeq: 0,
   };
@@ -92,14 +91,16 @@ export async function showSection(ctx) {
     else focusHeading(target);
   }
 
+  // One live region for the section's life, moved into every redraw rather than drawn anew: screen
+  // readers announce a change of its text, not a region that arrives already holding it.
+  const statusNode = h("p", { class: "visually-hidden", role: "status", id: "images-status" });
+
   function statusRegion() {
-    return h("p", { class: "visually-hidden", role: "status", id: "images-status" }, s.status);
+    return statusNode;
   }
 
   function setStatus(text) {
-    s.status = text;
-    const box = document.getElementById("images-status");
-    if (box) box.textContent = text;
+    statusNode.textContent = text;
   }
 
   function errorBox(t) {
@@ -636,7 +637,7 @@ export async function showSection(ctx) {
       const items = (Array.isArray(answer && answer.downloads) ? answer.downloads : []).filter((d) => d && d.url);
       s.downloads = { items, expiresAt: expiryMs(answer.expires_at) };
       s.panel = "downloads";
-      s.status = t("images.downloadsStarted", { n: items.length });
+      setStatus(t("images.downloadsStarted", { n: items.length }));
       redraw("downloads-title");
       items.forEach((item, n) => window.setTimeout(() => startDownload(item.url), n * DOWNLOAD_SPACING_MS));
     } catch (err) {
@@ -675,7 +676,7 @@ export async function showSection(ctx) {
   function openView(image) {
     s.viewing = { image, url: "", loaded: false, retried: false, failed: false, error: null };
     s.error = null;
-    s.status = "";
+    setStatus("");
     redraw("view-title");
     fetchView(s.viewing);
   }
@@ -817,14 +818,14 @@ export async function showSection(ctx) {
         s.panel = "";
       }
       s.shares = (s.shares || []).map((x) => (x.id === share.id ? { ...x, open: false, link: null } : x));
-      s.status = t("images.revoked");
+      setStatus(t("images.revoked"));
       redraw("shares-title");
       loadShares();
     } catch (err) {
       if (!here() || ended(err)) return;
       s.revokeOpen = "";
       s.sharesError = err.status === 404 ? null : err;
-      s.status = friendlyError(err, t, t.lang);
+      setStatus(friendlyError(err, t, t.lang));
       redraw("shares-title");
       if (err.status === 404) loadShares();
     }
