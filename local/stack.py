@@ -226,6 +226,11 @@ class LocalStack:
                 anchor, seed=self.options.demo_seed, patients=self.options.demo_patients, progress=self.options.progress
             )
             practice_id = self.demo.practice_id
+            from chalicelib.images.demo import load_demo as load_demo_images
+
+            # X-rays and a photo for the showcase patient and for the guardian's first child, processed
+            # like a staff upload (the images bucket exists only here, not in the importer's bench).
+            load_demo_images(practice_id, [self.demo.patient.patient_ids[0], self.demo.guardian.patient_ids[0]])
             for role in ("owner", "manager", "front_desk", "clinical"):
                 user = StaffSignIn(
                     f"{role.replace('_', '')}@{practice_id}.example.test", DEMO_STAFF_PASSWORD, practice_id, role

@@ -8,6 +8,12 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+# Presigned image URLs must come from the one origin the pages' CSP allows in img-src,
+# https://<bucket>.s3.<region>.amazonaws.com (infra/resources.yaml). Left alone, botocore signs them
+# for the global https://<bucket>.s3.amazonaws.com, which that CSP refuses. With an AWS_ENDPOINT_URL
+# (moto, locally) URLs stay path-style on that endpoint.
+S3_ADDRESSING = {"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"}
+
 
 @cache
 def client(service: str) -> Any:
@@ -17,6 +23,7 @@ def client(service: str) -> Any:
     config = Config(
         retries={"max_attempts": 4, "mode": "standard"},
         signature_version="s3v4" if service == "s3" else None,
+        s3=S3_ADDRESSING if service == "s3" else None,
     )
     return boto3.client(service, config=config)
 

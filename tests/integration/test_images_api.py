@@ -300,3 +300,23 @@ def test_the_local_demo_gives_a_patient_two_x_rays_and_a_photo_all_viewable(worl
     assert sorted(i["id"] for i in listed) == sorted(made)
     assert sorted(i["kind"] for i in listed) == ["bitewing", "intraoral_photo", "periapical"]
     assert all(i["thumbnail_url"] for i in listed)
+
+
+def test_image_urls_come_from_the_bucket_origin_the_production_csp_allows(world: Client) -> None:
+    """Presigned URLs are virtual-hosted on the regional endpoint: botocore's default (the global
+    <bucket>.s3.amazonaws.com) is not what the CloudFront CSP's img-src names, so images would not show."""
+    from tests.unit.test_infra_template import RESOURCES
+
+    processed_image("XR-A1", "PAT-A", ct_small())
+    view = world.http.get("/patient/images/XR-A1/url", headers=bearer("tok-pat-a")).json_body
+    settings = get_settings()
+    policy = RESOURCES["SiteHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    csp = str(policy["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Sub"])
+    bucket_name = str(RESOURCES["ImageBucket"]["Properties"]["BucketName"]["Sub"])
+    img_src = next(d.split()[1:] for d in csp.split(";") if d.split()[:1] == ["img-src"])
+    bucket_origins = [o for o in img_src if "amazonaws.com" in o]
+    assert len(bucket_origins) == 1, img_src  # the bucket, and nothing wider
+    allowed = bucket_origins[0].replace(bucket_name, settings.image_bucket).replace("${AWS::Region}", settings.region)
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(view["url"]))
+    assert origin == allowed
+    assert requests.get(view["url"], timeout=10).content.startswith(b"\x89PNG")
