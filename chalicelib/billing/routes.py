@@ -118,6 +118,7 @@ def _statement(view: StatementView) -> dict[str, Any]:
         "guarantor_name": view.guarantor_name,
         "practice": {"id": view.practice.id, "name": view.practice.name, "phone": view.practice.phone},
         "month": s.period_start.strftime("%Y-%m"),
+        "currency": CURRENCY,
         "period_start": s.period_start.isoformat(),
         "period_end": s.period_end.isoformat(),
         "patients": [{"id": pid, "name": view.names.get(pid, "")} for pid in s.patient_ids],

@@ -245,7 +245,7 @@ def test_a_guarantors_statement_has_opening_balance_lines_payments_and_amount_du
     assert (s["closing_balance_cents"], s["amount_due_cents"]) == (8500, 8500)
     assert [x["posted_on"] for x in s["lines"]] == ["2027-03-02", "2027-03-05"]
     mine = world.api.http.get("/patient/statements/2027-03", headers=world.patient_headers("K1", "K2", holder="G1"))
-    assert mine.json_body["amount_due_cents"] == 8500
+    assert (mine.json_body["amount_due_cents"], mine.json_body["currency"]) == (8500, "usd")
 
 
 def test_a_statement_prints_as_a_clean_html_page(world: BillingWorld) -> None:

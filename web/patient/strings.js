@@ -198,6 +198,7 @@ export const STRINGS = {
     nav: {
       label: "Sections",
       appointments: "Appointments",
+      billing: "Billing",
     },
     errors: {
       generic: "Something went wrong on our side. Please try again in a moment.",
@@ -435,6 +436,7 @@ export const STRINGS = {
     nav: {
       label: "Secciones",
       appointments: "Citas",
+      billing: "Pagos",
     },
     errors: {
       generic: "Algo salió mal de nuestro lado. Inténtelo de nuevo en un momento.",
