@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -155,11 +156,19 @@ def test_a_patient_sees_the_balance_in_words_opens_a_statement_and_pays_part_of_
     shoot(page, "patient-billing-phone")
 
     month = before["statements"][0]
+    status, statement = http_json("GET", f"{stack.api_url}/patient/statements/{month}", token=token)
+    assert status == 200, statement
     label = f"{date.fromisoformat(month + '-01'):%B %Y}"
     page.get_by_role("link", name=label).click()
     expect(page.get_by_role("heading", level=1, name=f"Statement for {label}")).to_be_focused()
-    expect(page.locator("#statement-due")).to_have_text(display_cents(before["family"]["owed_now_cents"]))
-    expect(page.locator(".statement-lines tbody tr")).to_have_count(2)
+    expect(page.locator("#statement-due")).to_have_text(display_cents(statement["amount_due_cents"]))
+    expect(page.locator(".statement-lines tbody tr")).to_have_count(len(statement["lines"]))
+    expect(page.locator(".statement-lines")).to_contain_text("Crown, first visit")
+    with page.expect_download() as saved:
+        page.get_by_role("button", name="Save a copy").click()
+    assert saved.value.suggested_filename == f"statement-{month}.html"
+    copy = Path(saved.value.path()).read_text()
+    assert "Amount due" in copy and "@media print" in copy
     page.emulate_media(media="print")
     expect(page.locator(".topbar")).to_be_hidden()
     expect(page.get_by_role("button", name="Print")).to_be_hidden()
@@ -217,6 +226,25 @@ def test_a_declined_card_says_so_and_leaves_the_balance_as_it_was(
     assert csp_violations(page, console) == []
 
 
+def test_a_card_that_asks_for_3d_secure_is_finished_in_stripes_own_step(
+    stack: RunningStack, open_page: OpenPage, patient_session: dict[str, Any]
+) -> None:
+    token = patient_session[PATIENT_SESSION_KEY]["token"]
+    before = billing(stack, token)["family"]
+    page = open_page("desktop", session_storage=patient_session)
+    open_billing(page, stack)
+    page.get_by_role("button", name="Pay now").click()
+    page.get_by_role("radio", name="Another amount").check()
+    page.get_by_label("Amount", exact=True).fill("5.00")
+    page.get_by_role("button", name="Continue to card details").click()
+    fill_card(page, "4000002500003155")  # Stripe's (and localstripe's) "authentication required" card
+    page.get_by_role("button", name="Pay $5.00").click()
+    page.get_by_role("button", name="Complete authentication").click()  # localstripe's stand-in for the bank's page
+    expect(page.locator("#pay-paid")).to_have_text("We received your payment of $5.00.")
+    after = dict(before, owed_now_cents=before["owed_now_cents"] - 500)
+    expect(page.locator("#pay-after")).to_have_text(f"Your balance now: {words(after)}", timeout=WEBHOOK_SECONDS * 1000)
+
+
 def test_a_guardian_sees_each_childs_account_and_the_familys_balance(stack: RunningStack, open_page: OpenPage) -> None:
     answer = stack.patient_sign_in(GUARDIAN_EMAIL)
     session = {PATIENT_SESSION_KEY: {"token": answer["token"], "practiceId": stack.practice_id}}
@@ -231,6 +259,11 @@ def test_a_guardian_sees_each_childs_account_and_the_familys_balance(stack: Runn
         expect(card.get_by_role("heading", level=2)).to_have_text(account["name"])
         expect(card.locator(".account-words")).to_have_text(words(account["balance"], account["name"]))
     shoot(page, "patient-billing-guardian-desktop")
+    page.get_by_role("button", name="Language: Español").click()
+    expect(page.get_by_role("heading", level=1, name="Pagos y saldo")).to_be_visible()
+    expect(page.get_by_role("link", name="Pagos")).to_have_attribute("aria-current", "page")
+    expect(page.locator("#balance-words")).to_contain_text("Usted debe")
+    expect(page.locator(".statement-link").first).to_have_text(re.compile(r"^[a-z]+ de \d{4}$"))  # "marzo de 2027"
 
 
 # --- text to pay ---------------------------------------------------------------------------------------
@@ -349,3 +382,21 @@ def test_the_pay_page_has_no_serious_accessibility_violations(stack: RunningStac
     expect(page.locator(CARD_HOST).get_by_placeholder("number")).to_be_visible()
     assert serious_violations(page, exclude=(CARD_HOST,)) == [], "card step"
     shoot(page, "pay-link-card-phone")
+
+
+def test_money_is_formatted_from_integer_cents_exactly_and_anything_else_is_refused(
+    stack: RunningStack, open_page: OpenPage
+) -> None:
+    page = open_page("desktop")
+    page.goto(f"{stack.web_url}/outbox/")
+    shown = page.evaluate(
+        """async () => {
+            const m = await import('/patient/money.js');
+            return [
+                m.formatCents(4210, 'usd', 'en'), m.formatCents(-57, 'usd', 'en'), m.formatCents(123456, 'usd', 'es'),
+                m.formatCents(9007199254740991, 'usd', 'en'), m.formatCents(1.5, 'usd', 'en'),
+                m.formatCents('100', 'usd', 'en'), m.minorUnitsText(5, 2), m.minorUnitsText(1234, 0),
+            ];
+        }"""
+    )
+    assert shown == ["$42.10", "-$0.57", "$1,234.56", "$90,071,992,547,409.91", "", "", "0.05", "1234"]

@@ -254,14 +254,17 @@ export function createPaymentPanel(options) {
           h("input", { type: "radio", name: `${p}-choice`, id: `${p}-choice-all`, value: "all", checked: s.choice === "all", onchange: () => pick("all") }),
           h("span", null, t("card.full", { amount: money(capCents()) })),
         ),
-        h(
-          "label",
-          { class: "choice" },
-          h("input", { type: "radio", name: `${p}-choice`, id: `${p}-choice-other`, value: "other", checked: s.choice === "other", onchange: () => pick("other") }),
-          h("span", null, t("card.other")),
-        ),
+        // A balance of a dollar or less is paid whole: a part of it would be under the smallest part payment.
+        capCents() > MIN_CHOSEN_CENTS
+          ? h(
+              "label",
+              { class: "choice" },
+              h("input", { type: "radio", name: `${p}-choice`, id: `${p}-choice-other`, value: "other", checked: s.choice === "other", onchange: () => pick("other") }),
+              h("span", null, t("card.other")),
+            )
+          : "",
       ),
-      s.choice === "other"
+      s.choice === "other" && capCents() > MIN_CHOSEN_CENTS
         ? h(
             "div",
             { class: "field pay-other" },
@@ -280,6 +283,7 @@ export function createPaymentPanel(options) {
     );
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
+      if (capCents() <= MIN_CHOSEN_CENTS) s.choice = "all";
       const typed = s.otherText.trim();
       if (s.choice === "other" && !typed) {
         s.error = null;
