@@ -35,6 +35,13 @@ HOST = "127.0.0.1"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 DEMO_STAFF_PASSWORD = "Chairside-demo-1"  # noqa: S105 - local demo users in moto only
+# Made-up display names: patients' access logs show who looked at their record by role and name.
+DEMO_STAFF_NAMES = {
+    "owner": "Morgan Hale",
+    "manager": "Priya Shah",
+    "front_desk": "Dana Lee",
+    "clinical": "Chris Ortega",
+}
 
 
 class PortBusy(RuntimeError):
@@ -61,6 +68,7 @@ class StaffSignIn:
     password: str
     practice_id: str
     role: str
+    name: str = ""
 
 
 @dataclass
@@ -226,11 +234,11 @@ class LocalStack:
                 anchor, seed=self.options.demo_seed, patients=self.options.demo_patients, progress=self.options.progress
             )
             practice_id = self.demo.practice_id
-            for role in ("owner", "manager", "front_desk", "clinical"):
+            for role, name in DEMO_STAFF_NAMES.items():
                 user = StaffSignIn(
-                    f"{role.replace('_', '')}@{practice_id}.example.test", DEMO_STAFF_PASSWORD, practice_id, role
+                    f"{role.replace('_', '')}@{practice_id}.example.test", DEMO_STAFF_PASSWORD, practice_id, role, name
                 )
-                add_staff_user(pool, StaffUser(user.username, user.password, user.practice_id, user.role))
+                add_staff_user(pool, StaffUser(user.username, user.password, user.practice_id, user.role, user.name))
                 self.staff_users.append(user)
         from local.stripe_local import wire_local_stripe
 
