@@ -16,6 +16,8 @@ export const HOME = "appointments";
 export const SECTIONS = [
   // [hash, nav string key, loader]
   [HOME, "nav.appointments", null],
+  ["contact", "nav.contact", () => import("./contact.js")],
+  ["privacy", "nav.privacy", () => import("./privacy.js")],
 ];
 
 /** The section the address names, or HOME for an empty or unknown hash. */

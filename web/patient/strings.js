@@ -198,6 +198,8 @@ export const STRINGS = {
     nav: {
       label: "Sections",
       appointments: "Appointments",
+      contact: "Contact preferences",
+      privacy: "Privacy",
     },
     errors: {
       generic: "Something went wrong on our side. Please try again in a moment.",
@@ -435,6 +437,8 @@ export const STRINGS = {
     nav: {
       label: "Secciones",
       appointments: "Citas",
+      contact: "Preferencias de contacto",
+      privacy: "Privacidad",
     },
     errors: {
       generic: "Algo salió mal de nuestro lado. Inténtelo de nuevo en un momento.",
