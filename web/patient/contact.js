@@ -237,7 +237,7 @@ export async function showSection(ctx) {
     const form = h(
       "form",
       { class: "card pref-form", novalidate: true, aria: { labelledby: "prefs-title" } },
-      h("h2", { id: "prefs-title" }, t("title")),
+      h("h2", { id: "prefs-title" }, t("choices")),
       h("p", { class: "hint" }, t("types.legendHint")),
       error,
       types,
