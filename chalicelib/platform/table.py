@@ -18,7 +18,8 @@ Entity key templates (the capability ``store.py`` modules define the items):
 | waitlist entry    | PRACTICE#<p>      | WAIT#<id>                            |                                                   | PRACTICE#<p>#PATIENT#<id> / WAIT#<id>            |
 | waitlist offer    | PRACTICE#<p>      | OFFER#<id>                           | WAITLIST#OFFERS#OPEN / <next batch UTC>#<p>#<id> (only while open) |                                 |
 | calendar feed     | PRACTICE#<p>      | FEED#<contact holder id>             |                                                   |                                                  |
-| audit event       | PRACTICE#<p>      | AUDIT#<UTC instant>#<id>             |                                                   | PRACTICE#<p>#PATIENT#<id> / AUDIT#<UTC>#<id>     |
+| audit event       | PRACTICE#<p>      | AUDIT#<UTC instant>#<id> (staff events also carry actor_role, actor_name) |     | PRACTICE#<p>#PATIENT#<id> / AUDIT#<UTC>#<id>     |
+| audit-once mark   | PRACTICE#<p>      | AUDITONCE#<key> (e.g. ACCESSLOG#<patient>#<session digest>; TTL) |                      |                                                  |
 | one-time code     | PRACTICE#<p>      | OTP#<contact digest>                 |                                                   |                                                  |
 | patient session   | PRACTICE#<p>      | SESSION#<token digest>               |                                                   |                                                  |
 | rate counter      | PRACTICE#<p>      | RATE#<scope>#<key digest>#<window>   |                                                   |                                                  |
@@ -74,7 +75,9 @@ Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to th
 | take an offer (first acceptor wins)              | in the booking transaction: OFFER# status open -> taken, WAIT# waiting -> fulfilled |
 | a contact's calendar feed                        | GetItem FEED#<holder>                                     |
 | phones and emails that may act for a patient    | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with LINK# |
-| a patient's access log (audit events)            | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with AUDIT# |
+| a patient's access log (audit events)            | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with AUDIT#, descending; a page is Limit n+1 from ExclusiveStartKey (the cursor: the last SK shown); "only others": filter actor <> the reader |
+| audit a patient's look at their log (once a session) | TransactWriteItems: Put AUDITONCE#ACCESSLOG#<patient>#<session> (attribute_not_exists) + Put AUDIT# (attribute_not_exists) |
+| a patient's data export                          | GetItem PATIENT#; Query GSI2 PRACTICE#<p>#PATIENT#<id> for LINK#, APPT#, IMAGE#, MSG#, INBOX#; Query PK LEDGER#<patient>#; BatchGetItem GUARDIAN#; GetItem CONTACTPREFS#, REMINDER_POLICY; BatchGetItem ADDRESS# |
 | the practice audit trail, newest first           | Query PK, SK begins_with AUDIT#, descending               |
 | a practice's import runs, newest first           | Query PK, SK begins_with IMPORT#, descending              |
 | one-time code / session / rate counter           | GetItem; writes are conditional or atomic ADD             |
