@@ -177,6 +177,7 @@ _BY_ACTION = {
     "paylink.send": "sent_pay_link",
     "paylink.open": "opened_pay_link",
     "paylink.verified": "opened_pay_link",
+    "paylink.balance": "viewed_ledger",  # the pay page reads the balance after paying
     "paylink.verify_failed": "pay_link_check_failed",
     "payment.start": "started_payment",
     "payment.confirm": "paid",
