@@ -169,8 +169,9 @@ class Change:
 
 @dataclass(frozen=True)
 class Page:
-    items: list[dict[str, Any]]
+    items: list[dict[str, Any]]  # plain values
     cursor: str  # "" at the end
+    raw: list[dict[str, Any]] = field(default_factory=list)  # as DynamoDB answered (for typed items)
 
 
 def encode_cursor(last: Mapping[str, Any] | None) -> str:
@@ -307,7 +308,8 @@ class AnalyticsStore:
                 return None
             params["ExclusiveStartKey"] = start
         answer = client("dynamodb").query(**params)
-        return Page([_plain(i) for i in answer.get("Items", [])], encode_cursor(answer.get("LastEvaluatedKey")))
+        raw = answer.get("Items", [])
+        return Page([_plain(i) for i in raw], encode_cursor(answer.get("LastEvaluatedKey")), raw)
 
     # -- writes ----------------------------------------------------------------------------------------
     def commit(self, practice_id: str, change: Change) -> None:
