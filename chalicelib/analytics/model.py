@@ -186,6 +186,24 @@ def prune(deltas: Deltas) -> Deltas:
     return {m: {k: v for k, v in c.items() if v} for m, c in deltas.items() if any(c.values())}
 
 
+# --- messages ----------------------------------------------------------------------------------------------
+
+
+def message_outcome(
+    status: str, channel: str, sent_channel: str, parts: int, at: datetime, zone: str
+) -> tuple[str, dict[str, int]]:
+    """(local month, counters) one recorded touch adds: sent (and its SMS parts) or failed, by channel."""
+    month = month_of(local_day(at, zone))
+    if status == "sent" and sent_channel in CHANNELS:
+        counters = {message_counter(sent_channel, "sent"): 1}
+        if sent_channel == "sms":
+            counters[C_SMS_PARTS] = max(parts, 1)
+        return month, counters
+    if status == "failed" and channel in CHANNELS:
+        return month, {message_counter(channel, "failed"): 1}
+    return month, {}
+
+
 # --- a patient's recall facts -----------------------------------------------------------------------------
 
 

@@ -33,8 +33,20 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.expressions.update import Action
 
-from chalicelib.analytics.model import AccountState, Applied, Deltas, PatientFacts
+from chalicelib.analytics.model import (
+    C_SMS_INBOUND,
+    C_SMS_PARTS,
+    CHANNELS,
+    OUTCOMES,
+    AccountState,
+    Applied,
+    Deltas,
+    PatientFacts,
+    message_counter,
+)
 from chalicelib.appointments.model import Appointment
 from chalicelib.appointments.store import AppointmentItem, appointment_from
 from chalicelib.billing.model import LedgerLine
@@ -74,6 +86,39 @@ def _stamp() -> dict[str, str]:
 
 def _plain(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _DESERIALIZE.deserialize(v) for k, v in raw.items()}
+
+
+class AnalyticsMonthItem(TableItem, discriminator="AnalyticsMonth"):
+    """The month roll-up as a typed item, for the counters other capabilities move inside their own
+    pynamodb transactions (message outcomes, opt-outs, bounces, texts received). Other counters have
+    dynamic names and are written through the low-level client; both only ever ADD."""
+
+    month = UnicodeAttribute(null=True)
+    sms_sent = NumberAttribute(null=True)
+    sms_failed = NumberAttribute(null=True)
+    sms_bounced = NumberAttribute(null=True)
+    sms_opted_out = NumberAttribute(null=True)
+    email_sent = NumberAttribute(null=True)
+    email_failed = NumberAttribute(null=True)
+    email_bounced = NumberAttribute(null=True)
+    email_opted_out = NumberAttribute(null=True)
+    sms_parts = NumberAttribute(null=True)
+    sms_inbound = NumberAttribute(null=True)
+
+
+TYPED_COUNTERS = frozenset({message_counter(c, o) for c in CHANNELS for o in OUTCOMES} | {C_SMS_PARTS, C_SMS_INBOUND})
+
+
+def typed_month_update(
+    practice_id: str, month: str, counters: Mapping[str, int]
+) -> tuple[AnalyticsMonthItem, list[Action]]:
+    """(item, actions) for ``TransactWrite.update``: ADD each of these counters to a month's roll-up."""
+    actions: list[Action] = [AnalyticsMonthItem.item_type.set(AnalyticsMonthItem), AnalyticsMonthItem.month.set(month)]
+    for name, value in sorted(counters.items()):
+        if name not in TYPED_COUNTERS:
+            raise ValueError(f"{name} is not a typed month counter")
+        actions.append(getattr(AnalyticsMonthItem, name).add(value))
+    return AnalyticsMonthItem(practice_pk(practice_id), month_sk(month)), actions
 
 
 class Cancelled(Exception):

@@ -16,6 +16,7 @@ from chalicelib.imports.metering import DynamoRequests
 from chalicelib.inbox.service import new_item
 from chalicelib.inbox.store import InboxStore
 from chalicelib.patients.store import PatientStore
+from chalicelib.platform.clock import FixedClock
 from chalicelib.platform.deps import Deps
 from chalicelib.practices.store import PracticeStore, appointment_type_item, provider_item
 from tests import factories
@@ -232,3 +233,39 @@ def test_imported_history_is_counted_in_the_import_path_and_a_reimport_counts_no
     sept = next(m for m in summary["trend"] if m["month"] == "2026-09")
     assert sept["completed"] == 1
     assert summary["recall_share"] == {"numerator": 1, "denominator": 1, "percent": "100.0"}
+
+
+def test_reminders_sent_opt_outs_bounces_and_texts_received_are_counted_once_each(
+    api: Client, app_deps: Deps, staff: StaffTokens
+) -> None:
+    from tests.integration.test_reminder_sweep import Book, seed, tick, utc
+    from tests.integration.test_ses_feedback import deliver, notice
+
+    assert isinstance(app_deps.clock, FixedClock)
+    app_deps.clock.at = utc("2027-04-01T15:00")
+    seed(
+        factories.maple(),
+        factories.patient("PAT-A"),
+        factories.patient("PAT-B", phone="(555) 555-0123", email="pat.b@example.test"),
+    )
+    Book(app_deps, factories.maple()).book("R1", "PAT-A", utc("2027-04-20T14:00"))
+    tick(api, app_deps, utc("2027-04-13T14:00"))  # the 7-day email
+    tick(api, app_deps, utc("2027-04-18T14:00"))  # the 2-day text
+    tick(api, app_deps, utc("2027-04-18T14:01"))  # nothing left: nothing counted again
+    for message_id in ("in-1", "in-1", "in-2"):  # SNS delivers at least once; STOP twice is one opt-out
+        body = {
+            "originationNumber": "+15555550121",
+            "destinationNumber": "+15555550100",
+            "messageBody": "STOP",
+            "inboundMessageId": message_id,
+        }
+        api.lambda_.invoke("inbound_sms", api.events.generate_sns_event(message=json.dumps(body)))
+    for _ in range(2):
+        deliver(api, notice("Bounce", "m-1", bounce_type="Permanent", status="5.1.1"))
+    owner = staff.headers("P1", "owner")
+    april = next(
+        m for m in _get(api, "/practices/P1/analytics/summary", owner).json_body["trend"] if m["month"] == "2027-04"
+    )
+    assert april["messages"]["email"] == {"sent": 1, "failed": 0, "bounced": 1, "opted_out": 0}
+    assert april["messages"]["sms"] == {"sent": 1, "failed": 0, "bounced": 0, "opted_out": 1}
+    assert april["sms_parts"] >= 1 and april["sms_inbound"] == 2
