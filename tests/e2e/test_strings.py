@@ -9,7 +9,9 @@ from tests.e2e.support import OpenPage, RunningStack
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize("module", ["/patient/strings.js", "/staff/strings.js", "/staff/desk-strings.js"])
+@pytest.mark.parametrize(
+    "module", ["/patient/strings.js", "/staff/strings.js", "/staff/desk-strings.js", "/staff/analytics-strings.js"]
+)
 def test_every_language_has_every_string(module: str, stack: RunningStack, open_page: OpenPage) -> None:
     page = open_page("desktop")
     page.goto(f"{stack.web_url}/outbox/")
