@@ -28,6 +28,9 @@ def run() -> Iterator[tuple[str, str]]:
     try:
         from moto import mock_aws
 
+        from local.atomic_dynamodb import item_rollback_transactions
+
+        item_rollback_transactions()  # moto would copy the whole table per transaction item
         with mock_aws():
             from chalicelib.analytics.model import months_ending
             from chalicelib.analytics.routes import summary_for

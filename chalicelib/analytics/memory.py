@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 from chalicelib.analytics.model import AccountState, Deltas
@@ -34,11 +33,9 @@ class MemoryRollups:
 
     # -- seeding, as the other capabilities write ---------------------------------------------------------
     def put_appointment(self, a: Appointment) -> None:
-        """A new or changed appointment: its version moves, its applied tally stays (as in DynamoDB)."""
+        """A new or changed appointment, as the appointments capability writes it (its version moves)."""
         before = self.appointment_items.get(a.id)
-        self.appointment_items[a.id] = StoredAppointment(
-            a, (before.version + 1) if before else 1, before.applied if before else None
-        )
+        self.appointment_items[a.id] = StoredAppointment(a, (before.version + 1) if before else 1)
 
     def add_line(self, line: LedgerLine) -> None:
         self.lines.setdefault(line.patient_id, []).append(line)
@@ -109,18 +106,11 @@ class MemoryRollups:
 
     def commit(self, practice_id: str, change: Change) -> None:
         with self._lock:
-            for s, _ in change.appointments:
-                now = self.appointment_items.get(s.appointment.id)
-                if now is None or now.version != s.version or now.applied != s.applied:
-                    raise Cancelled
-            for f, _ in change.patients:
+            for f, _, _ in change.patients:
                 if self.patient_facts.get(f.patient_id, StoredFacts(f.patient_id, 0)).rev != f.rev:
                     raise Cancelled
-            for s, applied in change.appointments:
-                now = self.appointment_items[s.appointment.id]
-                self.appointment_items[s.appointment.id] = replace(now, applied=applied if applied.counters else None)
-            for f, facts in change.patients:
-                self.patient_facts[f.patient_id] = StoredFacts(f.patient_id, f.rev + 1, facts)
+            for f, facts, applied in change.patients:
+                self.patient_facts[f.patient_id] = StoredFacts(f.patient_id, f.rev + 1, facts, dict(applied))
             self._add(change.deltas)
             self.commits += 1
 

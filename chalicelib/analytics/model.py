@@ -141,7 +141,7 @@ def appointment_counters(a: Appointment, zone: str) -> tuple[str, dict[str, int]
 
 @dataclass(frozen=True)
 class Applied:
-    """What an appointment's counters hold for it: stored on the appointment item as ``tally``."""
+    """What the month counters hold for one appointment: kept with its patient's facts (``applied``)."""
 
     month: str = ""
     counters: Mapping[str, int] = field(default_factory=dict)
@@ -155,6 +155,20 @@ class Applied:
             return None
         data = json.loads(raw)
         return Applied(str(data.get("m", "")), {str(k): int(v) for k, v in (data.get("c") or {}).items()})
+
+
+def encode_applied(applied: Mapping[str, Applied]) -> str:
+    return json.dumps(
+        {k: {"m": a.month, "c": dict(sorted(a.counters.items()))} for k, a in sorted(applied.items()) if a.counters},
+        separators=(",", ":"),
+    )
+
+
+def decode_applied(raw: str | None) -> dict[str, Applied]:
+    return {
+        str(k): Applied(str(v.get("m", "")), {str(n): int(c) for n, c in (v.get("c") or {}).items()})
+        for k, v in json.loads(raw or "{}").items()
+    }
 
 
 def applied_for(a: Appointment, zone: str) -> Applied:
@@ -209,7 +223,7 @@ def message_outcome(
 
 @dataclass(frozen=True)
 class PatientFacts:
-    """Per patient, from their appointments (each entry set or removed by that appointment's tally):
+    """Per patient, from their appointments (each entry set or removed as that appointment is tallied):
     completed visits (local day, hygiene?) and open hygiene appointments (local day)."""
 
     visits: Mapping[str, tuple[date, bool]] = field(default_factory=dict)

@@ -5,12 +5,12 @@ Ports: a ``RollupStore`` (store.py; memory.py in unit tests), and for reads the 
 the feedback roll-ups and the other capabilities' indexes, passed in by the routes.
 
 How the counts stay right:
-- ``tally`` takes appointments as stored (state, version, applied tally) and moves the counters by the
-  difference between what their state contributes now and what was applied, in transactions conditioned
-  on that version and tally and on the patients' facts revision. Re-running it over the same states
-  moves nothing, which is what makes the event consumer, the import path and the back-fill idempotent.
-  A refused transaction (someone changed one of them meanwhile) is retried one appointment at a time
-  from fresh reads.
+- ``tally`` takes appointments as stored and moves the counters by the difference between what their
+  state contributes now and what their patient's item says was applied, in transactions conditioned on
+  that item's revision (appointment items are not written, so appointment writes never race it).
+  Re-running it over the same states moves nothing, which is what makes the event consumer, the import
+  path and the back-fill idempotent. A refused transaction (another writer moved the patient's item) is
+  retried one appointment at a time from fresh reads.
 - ``refresh_accounts`` recomputes an account from its ledger (read after the account's revision) and
   moves the money counters and totals by the difference, conditioned on that revision.
 """
@@ -47,7 +47,6 @@ from chalicelib.analytics.model import (
 )
 from chalicelib.analytics.ports import RollupStore
 from chalicelib.analytics.store import (
-    MAX_TRANSACTION_ITEMS,
     Cancelled,
     Change,
     StoredAppointment,
@@ -84,7 +83,8 @@ class Tallied:
 def _plan(
     stored: Sequence[StoredAppointment], facts: Mapping[str, StoredFacts], zone: str, hygiene: set[str]
 ) -> list[Change]:
-    """Transactions that bring the roll-ups in line with ``stored``, each within DynamoDB's 100 items."""
+    """Transactions that bring the roll-ups in line with ``stored``: per patient, what each appointment's
+    state contributes now against what its patient's item says it put there; each within DynamoDB's limits."""
     changes: list[Change] = []
     current = Change()
     by_patient: dict[str, list[StoredAppointment]] = {}
@@ -94,34 +94,38 @@ def _plan(
         before = facts.get(patient_id) or StoredFacts(patient_id, 0)
         for first in range(0, len(mine), PER_PATIENT):
             part = Change()
-            after = before.facts
+            after, applied = before.facts, dict(before.applied)
             for s in mine[first : first + PER_PATIENT]:
-                applied = applied_for(s.appointment, zone)
-                if applied != (s.applied or Applied()):
-                    part.appointments.append((s, applied))
-                    merge(part.deltas, moved(s.applied, applied))
+                now = applied_for(s.appointment, zone)
+                old = applied.get(s.appointment.id)
+                if now != (old or Applied()):
+                    merge(part.deltas, moved(old, now))
+                    part.counted += 1
+                    if now.counters:
+                        applied[s.appointment.id] = now
+                    else:
+                        applied.pop(s.appointment.id, None)
                 after = after.with_appointment(s.appointment, zone, s.appointment.type_id in hygiene)
-            if after != before.facts:
-                part.patients.append((before, after))
-                merge(part.deltas, cell_moved(before.facts, after))
-                before = StoredFacts(patient_id, before.rev + 1, after)
-            if not part.appointments and not part.patients:
+            if after == before.facts and applied == dict(before.applied):
                 continue
+            part.patients.append((before, after, applied))
+            merge(part.deltas, cell_moved(before.facts, after))
+            before = StoredFacts(patient_id, before.rev + 1, after, applied)
             joined = Change(
-                current.appointments + part.appointments,
                 current.patients + part.patients,
                 merge(merge({}, current.deltas), part.deltas),
+                current.counted + part.counted,
             )
-            same_patient = any(p.patient_id == patient_id for p, _ in current.patients)
-            if joined.size() > MAX_TRANSACTION_ITEMS or same_patient:
-                if current.size():
+            same_patient = any(p.patient_id == patient_id for p, _, _ in current.patients)
+            if not joined.fits() or same_patient:
+                if current.patients:
                     changes.append(current)
                 current = part
             else:
                 current = joined
-    if current.size():
+    if current.patients:
         changes.append(current)
-    return [c for c in changes if c.appointments or c.patients]
+    return changes
 
 
 def tally(
@@ -135,15 +139,12 @@ def tally(
     for change in _plan(stored, facts, zone, hygiene):
         try:
             store.commit(practice_id, change)
-            changed += len(change.appointments)
+            changed += change.counted
         except Cancelled:
-            ids = [a.appointment.id for a, _ in change.appointments]
-            patients = {f.patient_id for f, _ in change.patients}
-            ids += [
-                a.appointment.id for a in stored if a.appointment.patient_id in patients and a.appointment.id not in ids
-            ]
-            for appointment_id in dict.fromkeys(ids):
-                changed += tally_one(store, practice_id, zone, hygiene, appointment_id)
+            patients = {f.patient_id for f, _, _ in change.patients}
+            for s in stored:
+                if s.appointment.patient_id in patients:
+                    changed += tally_one(store, practice_id, zone, hygiene, s.appointment.id)
     return Tallied(len(stored), changed)
 
 
@@ -158,7 +159,7 @@ def tally_one(store: RollupStore, practice_id: str, zone: str, hygiene: set[str]
         try:
             for change in changes:
                 store.commit(practice_id, change)
-            return 1 if changes and changes[0].appointments else 0
+            return sum(c.counted for c in changes)
         except Cancelled:
             _pause(attempt)
     logger.warning("analytics tally gave up", extra={"practice_id": practice_id, "appointment_id": appointment_id})

@@ -5,18 +5,19 @@ counters have dynamic names (a recall cell per hygiene day), and every write is 
 |----------------------|---------------------------|----------------------------------------------------------|
 | month roll-up        | ANALYTICS_MONTH#<YYYY-MM> | flat counters (model.py) bumped with ADD; local months    |
 | totals               | ANALYTICS_TOTALS          | ``owed`` and ``credit`` of every account now (cents)     |
-| patient recall facts | TALLY#PATIENT#<patient>   | completed visits, open hygiene appointments (JSON), rev; |
+| patient tally        | TALLY#PATIENT#<patient>   | completed visits, open hygiene appointments, and what    |
+|                      |                           | each appointment put in the counters (JSON), rev;        |
 |                      |                           | GSI1 PRACTICE#<p>#RECALL / <last hygiene day>#<patient>  |
 | account              | TALLY#ACCOUNT#<patient>   | balance, oldest unpaid charge, money by month, rev;      |
 |                      |                           | GSI1 PRACTICE#<p>#OPENBAL / <oldest unpaid>#<patient>    |
 |                      |                           | (sparse: only while the balance is above zero)           |
-| appointment          | APPT#<id> (appointments)  | ``tally``: what its state put in the roll-ups            |
 
 Invariants (the counters are always the sum of what each thing's stored contribution says):
-- an appointment's counters move in one TransactWriteItems with its ``tally``, conditioned on the
-  appointment's ``version`` (the state they were computed from) and on the ``tally`` read; its patient's
-  facts move in the same transaction, conditioned on their ``rev``; so a change applied twice, or raced by
-  another writer, moves nothing twice;
+- an appointment's counters move in one TransactWriteItems with its patient's item, which records what each of
+  the patient's appointments put there (``applied``) and their recall facts, conditioned on that item's ``rev``:
+  the change is computed from the appointment as read after it changed, so a change applied twice moves nothing,
+  and of two racing writers the loser re-reads and applies only the difference (appointment items themselves
+  are never written here);
 - an account's money and totals move in one transaction with the account item, conditioned on its ``rev``;
   the state is recomputed from the patient's ledger read after the ``rev`` (consistent reads), so the last
   writer to succeed saw every line written before it.
@@ -45,6 +46,8 @@ from chalicelib.analytics.model import (
     Applied,
     Deltas,
     PatientFacts,
+    decode_applied,
+    encode_applied,
     message_counter,
 )
 from chalicelib.appointments.model import Appointment
@@ -55,6 +58,7 @@ from chalicelib.platform.aws import client
 from chalicelib.platform.table import TableItem, practice_pk
 
 MAX_TRANSACTION_ITEMS = 100
+MAX_COUNTERS_PER_UPDATE = 60  # keeps an UpdateExpression far below DynamoDB's 4 KB expression limit
 BATCH_GET = 100
 TOTALS_SK = "ANALYTICS_TOTALS"
 _DESERIALIZE = TypeDeserializer()
@@ -183,14 +187,16 @@ def transact(actions: list[dict[str, Any]]) -> None:
 class StoredAppointment:
     appointment: Appointment
     version: int
-    applied: Applied | None
 
 
 @dataclass(frozen=True)
 class StoredFacts:
+    """A patient's item: recall facts, and what each of their appointments put in the counters."""
+
     patient_id: str
     rev: int  # 0: no item yet
     facts: PatientFacts = field(default_factory=PatientFacts)
+    applied: Mapping[str, Applied] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -202,14 +208,19 @@ class StoredAccount:
 
 @dataclass
 class Change:
-    """One transaction: appointments' tallies, patients' facts, and the month counters they move."""
+    """One transaction: patients' items (facts and applied tallies) and the month counters they move."""
 
-    appointments: list[tuple[StoredAppointment, Applied]] = field(default_factory=list)
-    patients: list[tuple[StoredFacts, PatientFacts]] = field(default_factory=list)
+    patients: list[tuple[StoredFacts, PatientFacts, dict[str, Applied]]] = field(default_factory=list)
     deltas: Deltas = field(default_factory=dict)
+    counted: int = 0  # appointments whose counters moved
 
     def size(self) -> int:
-        return len(self.appointments) + len(self.patients) + sum(1 for c in self.deltas.values() if c)
+        return len(self.patients) + sum(1 for c in self.deltas.values() if c)
+
+    def fits(self) -> bool:
+        """Within one transaction's 100 items, and every month's ADD within the expression limit."""
+        widest = max((len(c) for c in self.deltas.values()), default=0)
+        return self.size() <= MAX_TRANSACTION_ITEMS and widest <= MAX_COUNTERS_PER_UPDATE
 
 
 @dataclass(frozen=True)
@@ -272,7 +283,7 @@ class AnalyticsStore:
         return {k: int(v["N"]) for k, v in raw.items() if "N" in v}
 
     def appointments(self, practice_id: str, ids: Sequence[str]) -> list[StoredAppointment]:
-        """The appointments with their version and applied tally (consistent reads)."""
+        """The appointments as stored (consistent reads)."""
         keys = [_key(practice_id, f"APPT#{i}") for i in dict.fromkeys(ids)]
         return [_stored_appointment(raw) for raw in self._batch_get(keys, consistent=True)]
 
@@ -300,7 +311,8 @@ class AnalyticsStore:
         for raw in self._batch_get(keys, consistent=True):
             item = _plain(raw)
             pid = str(item["patient_id"])
-            out[pid] = StoredFacts(pid, int(item["rev"]), PatientFacts.decode(item.get("visits"), item.get("upcoming")))
+            facts = PatientFacts.decode(item.get("visits"), item.get("upcoming"))
+            out[pid] = StoredFacts(pid, int(item["rev"]), facts, decode_applied(item.get("applied")))
         return out
 
     def account(self, practice_id: str, patient_id: str) -> StoredAccount:
@@ -359,8 +371,7 @@ class AnalyticsStore:
     # -- writes ----------------------------------------------------------------------------------------
     def commit(self, practice_id: str, change: Change) -> None:
         """Raises ``Cancelled`` if any appointment or patient moved since it was read."""
-        actions = [_tally_update(practice_id, s, applied) for s, applied in change.appointments]
-        actions += [_facts_update(practice_id, s, facts) for s, facts in change.patients]
+        actions = [_facts_update(practice_id, s, facts, applied) for s, facts, applied in change.patients]
         actions += month_updates(practice_id, change.deltas)
         transact(actions)
 
@@ -375,33 +386,7 @@ class AnalyticsStore:
 
 def _stored_appointment(raw: Mapping[str, Any]) -> StoredAppointment:
     item = AppointmentItem.from_raw_data(dict(raw))
-    tally = raw.get("tally", {}).get("S")
-    return StoredAppointment(appointment_from(item), int(item.version or 0), Applied.decode(tally))
-
-
-def _tally_update(practice_id: str, s: StoredAppointment, applied: Applied) -> dict[str, Any]:
-    values: dict[str, Any] = {":v": {"N": str(s.version)}}
-    condition = "#version = :v AND "
-    if s.applied is None:
-        condition += "attribute_not_exists(tally)"
-    else:
-        condition += "tally = :old"
-        values[":old"] = {"S": s.applied.encode()}
-    if applied.counters:
-        expression = "SET tally = :new"
-        values[":new"] = {"S": applied.encode()}
-    else:
-        expression = "REMOVE tally"
-    return {
-        "Update": {
-            "TableName": _table(),
-            "Key": _key(practice_id, f"APPT#{s.appointment.id}"),
-            "UpdateExpression": expression,
-            "ConditionExpression": condition,
-            "ExpressionAttributeNames": {"#version": "version"},
-            "ExpressionAttributeValues": values,
-        }
-    }
+    return StoredAppointment(appointment_from(item), int(item.version or 0))
 
 
 def _revision(rev: int, values: dict[str, Any]) -> str:
@@ -412,9 +397,12 @@ def _revision(rev: int, values: dict[str, Any]) -> str:
     return "rev = :rev"
 
 
-def _facts_update(practice_id: str, s: StoredFacts, facts: PatientFacts) -> dict[str, Any]:
+def _facts_update(
+    practice_id: str, s: StoredFacts, facts: PatientFacts, applied: Mapping[str, Applied]
+) -> dict[str, Any]:
     visits, upcoming = facts.encode()
     values: dict[str, Any] = {
+        ":applied": {"S": encode_applied(applied)},
         ":type": {"S": "PatientTally"},
         ":pid": {"S": s.patient_id},
         ":visits": {"S": visits},
@@ -422,7 +410,10 @@ def _facts_update(practice_id: str, s: StoredFacts, facts: PatientFacts) -> dict
         ":at": _stamp(),
     }
     condition = _revision(s.rev, values)
-    sets = "#type = :type, patient_id = :pid, visits = :visits, upcoming = :upcoming, rev = :next, updated_at = :at"
+    sets = (
+        "#type = :type, patient_id = :pid, visits = :visits, upcoming = :upcoming, applied = :applied, "
+        "rev = :next, updated_at = :at"
+    )
     removes = []
     if facts.last_hygiene is not None:
         values[":gpk"] = {"S": recall_index(practice_id)}

@@ -120,7 +120,7 @@ Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to th
 | a referral code's patient                        | GetItem REFCODE#<code> (absent: a forged code, 404)      |
 | the referral a new patient came with             | GetItem REFERRED#<address>, then REFERRAL#<id>            |
 | count a referral (once)                          | TransactWriteItems: Update REFERRAL#<id> condition status = pending + Update FEEDBACK_MONTH#<month> ADD |
-| count appointments into the roll-ups (event, import, back-fill) | BatchGetItem APPT# and TALLY#PATIENT#, then TransactWriteItems: Update APPT# SET tally condition version = <read> AND tally = <read> (or absent), Update TALLY#PATIENT# condition rev = <read>, Update ANALYTICS_MONTH#<m> ADD |
+| count appointments into the roll-ups (event, import, back-fill) | BatchGetItem APPT# and TALLY#PATIENT# (consistent), then TransactWriteItems: Update TALLY#PATIENT# SET applied, facts condition rev = <read>, Update ANALYTICS_MONTH#<m> ADD (appointment items are never written) |
 | back-fill the roll-ups                           | Query PK, SK begins_with APPT# (paged), as above per page; Query PK, SK begins_with LEDGER# (paged), accounts as below |
 | refresh an account (after ledger writes)         | GetItem TALLY#ACCOUNT# (consistent), Query PK, SK begins_with LEDGER#<patient># (consistent), TransactWriteItems: Update TALLY#ACCOUNT# condition rev = <read>, ANALYTICS_MONTH# ADD, ANALYTICS_TOTALS ADD |
 | record a sweep's outcomes and count them         | TransactWriteItems (90 touches a time): Put TOUCH# condition status = claimed, Update ANALYTICS_MONTH#<m> ADD sent/failed/parts |
@@ -174,9 +174,10 @@ bumped with ADD, never SET: by the visit's local month ``completed``, ``no_show`
 ``sms_opted_out``, ``email_bounced`` (suppression), ``email_opted_out``, ``sms_inbound``; by the posting month
 ``collected``, ``collected_online``, ``charged`` (cents); by the last completed visit's month ``last_visit`` and
 ``hyg#<YYYY-MM-DD>`` (of those patients, the day of their latest open hygiene appointment; the recall share sums the
-18-month window's cells from today on). Each appointment item carries ``tally`` (the counters its state put there);
-each change moves counters by the difference in one transaction conditioned on the appointment's version and
-``tally`` (and the patient facts' ``rev``), so applying a change twice moves nothing.
+18-month window's cells from today on). Each patient's TALLY#PATIENT# item carries ``applied`` (what each of their
+appointments' states put in the counters); a change, computed from the appointment as read after it changed, moves
+counters by the difference in one transaction conditioned on that item's ``rev``, so applying a change twice moves
+nothing and the loser of a race re-reads and applies only the rest.
 """
 
 from __future__ import annotations

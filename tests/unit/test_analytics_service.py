@@ -64,14 +64,28 @@ def test_a_status_corrected_by_an_import_moves_the_count_instead_of_adding_one()
     assert store.months(P, ["2027-02"])["2027-02"] == {"completed": 1, "held_tracked": 1, "last_visit": 1}
 
 
-def test_a_tally_raced_by_a_newer_change_is_retried_from_fresh_reads() -> None:
+def test_a_tally_from_a_stale_read_is_put_right_by_the_newer_changes_own_tally() -> None:
     store = MemoryRollups()
     a = _appt("A1", "PAT-A", datetime(2027, 2, 10, 15, tzinfo=UTC))
     store.put_appointment(_move(a, "cancelled", datetime(2027, 2, 10, 3, tzinfo=UTC)))
     stale = store.appointments(P, ["A1"])
     store.put_appointment(_move(a, "no_show", datetime(2027, 2, 10, 17, tzinfo=UTC)))  # the stored state moved on
     service.tally(store, P, ZONE, HYGIENE, stale)
+    _tally(store, "A1")  # the newer change's event
     assert store.months(P, ["2027-02"])["2027-02"] == {"no_show": 1, "held_tracked": 1}
+
+
+def test_a_writer_that_lost_the_race_for_the_patient_retries_from_fresh_reads() -> None:
+    store = MemoryRollups()
+    store.put_appointment(_move(_appt("A1", "PAT-A", datetime(2027, 2, 10, 15, tzinfo=UTC)), "no_show", BOOKED_AT))
+    store.put_appointment(_move(_appt("A2", "PAT-A", datetime(2027, 2, 11, 15, tzinfo=UTC)), "completed", BOOKED_AT))
+    read_before = store.facts(P, ["PAT-A"])
+    _tally(store, "A2")  # another writer moves the patient's item on
+    fresh = store.facts
+    answers = iter([read_before])  # our first read is stale; later reads are fresh
+    store.facts = lambda practice_id, ids: next(answers, None) or fresh(practice_id, ids)  # type: ignore[method-assign]
+    service.tally(store, P, ZONE, HYGIENE, store.appointments(P, ["A1", "A2"]))
+    assert store.months(P, ["2027-02"])["2027-02"] == {"no_show": 1, "completed": 1, "held_tracked": 2, "last_visit": 1}
 
 
 def test_the_back_fill_counts_every_appointment_across_pages_once_however_often_it_runs() -> None:
