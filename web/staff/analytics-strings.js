@@ -122,14 +122,14 @@ export const STRINGS = {
         title: "Overdue for recall, nothing booked",
         due: "Due {date}",
         open: "Open patient card",
-        openFor: "Open the card of {name}",
+        openFor: "Open patient card for {name}",
       },
       balances: {
         title: "Open balances past 30 days",
         age: "{days} days",
         bucket: "{bucket}+ days",
         open: "Open patient card",
-        openFor: "Open the card of {name}",
+        openFor: "Open patient card for {name}",
       },
       inbox: {
         title: "Unanswered inbox items",

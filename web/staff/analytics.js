@@ -42,8 +42,9 @@ function tile(label, value, detail, definition) {
     { class: "tile analytics-tile" },
     h("dt", null, label),
     h("dd", null, value),
-    detail ? h("p", { class: "tile-detail" }, detail) : null,
-    h("p", { class: "definition" }, definition),
+    // More <dd>s of the same term, not <p>s: a <dl>'s groups may hold only <dt> and <dd>.
+    detail ? h("dd", { class: "tile-detail" }, detail) : null,
+    h("dd", { class: "definition" }, definition),
   );
 }
 
