@@ -610,6 +610,7 @@ def load_demo(
 
     Idempotent: a second load with the same seed and anchor writes nothing.
     """
+    from chalicelib.analytics.handlers import after_import
     from chalicelib.audit.model import ACTOR_JOB
     from chalicelib.audit.service import Auditor
     from chalicelib.audit.store import AuditStore
@@ -639,6 +640,7 @@ def load_demo(
         actor_id="demo-loader",
         # No events: the reminder planner plans a new practice's coming days on its first sweep.
         progress=progress,
+        tally=after_import(PRACTICE_ID),  # analytics counts the imported history in the import path
     )
     if report.errors:
         raise RuntimeError(f"the demo bundle has {len(report.errors)} invalid entries, first: {report.errors[0]}")

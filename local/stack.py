@@ -195,6 +195,7 @@ class LocalStack:
         from local import atomic_dynamodb
 
         atomic_dynamodb.install()  # the API, the tick and the web server write concurrently
+        atomic_dynamodb.item_rollback_transactions()  # analytics roll-ups write many small transactions
 
         if self.options.quiet:
             logging.getLogger("werkzeug").setLevel(logging.ERROR)

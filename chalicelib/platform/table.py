@@ -53,6 +53,10 @@ Entity key templates (the capability ``store.py`` modules define the items):
 | referral code     | PRACTICE#<p>      | REFCODE#<code>                       |                                                   |                                                  |
 | referral          | PRACTICE#<p>      | REFERRAL#<request id>                |                                                   |                                                  |
 | referred contact  | PRACTICE#<p>      | REFERRED#<E.164 or email>            |                                                   |                                                  |
+| analytics month   | PRACTICE#<p>      | ANALYTICS_MONTH#<YYYY-MM> (practice-local month; counters, see below) |                   |                                                  |
+| analytics totals  | PRACTICE#<p>      | ANALYTICS_TOTALS (owed, credit: every account now) |                                     |                                                  |
+| recall facts      | PRACTICE#<p>      | TALLY#PATIENT#<patient id>           | PRACTICE#<p>#RECALL / <last hygiene visit>#<patient> (once a hygiene visit is completed) |             |
+| account tally     | PRACTICE#<p>      | TALLY#ACCOUNT#<patient id>           | PRACTICE#<p>#OPENBAL / <oldest unpaid charge>#<patient> (only while the balance is above 0) |          |
 
 Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to the end):
 
@@ -119,6 +123,14 @@ Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to th
 | a referral code's patient                        | GetItem REFCODE#<code> (absent: a forged code, 404)      |
 | the referral a new patient came with             | GetItem REFERRED#<address>, then REFERRAL#<id>            |
 | count a referral (once)                          | TransactWriteItems: Update REFERRAL#<id> condition status = pending + Update FEEDBACK_MONTH#<month> ADD |
+| count appointments into the roll-ups (event, import, back-fill) | BatchGetItem APPT# and TALLY#PATIENT# (consistent), then TransactWriteItems: Update TALLY#PATIENT# SET applied, facts condition rev = <read>, Update ANALYTICS_MONTH#<m> ADD (appointment items are never written) |
+| back-fill the roll-ups                           | Query PK, SK begins_with APPT# (paged), as above per page; Query PK, SK begins_with LEDGER# (paged), accounts as below |
+| refresh an account (after ledger writes)         | GetItem TALLY#ACCOUNT# (consistent), Query PK, SK begins_with LEDGER#<patient># (consistent), TransactWriteItems: Update TALLY#ACCOUNT# condition rev = <read>, ANALYTICS_MONTH# ADD, ANALYTICS_TOTALS ADD |
+| record a sweep's outcomes and count them         | TransactWriteItems (90 touches a time): Put TOUCH# condition status = claimed, Update ANALYTICS_MONTH#<m> ADD sent/failed/parts |
+| count an opt-out, carrier block, suppression, unsubscribe, text received | TransactWriteItems: Update ADDRESS# condition "not yet in that state" (or Put INBOUND# attribute_not_exists) + Update ANALYTICS_MONTH#<m> ADD |
+| a 12-month analytics load                        | GetItem PRACTICE, GetItem SETTINGS, BatchGetItem ANALYTICS_MONTH# (24 months), BatchGetItem FEEDBACK_MONTH# (12), GetItem ANALYTICS_TOTALS |
+| worklists: overdue recall / aged balances / open inbox | Query GSI1 PRACTICE#<p>#RECALL, SK < <bound>, descending / GSI1 PRACTICE#<p>#OPENBAL, SK < <today-30>~ / GSI1 PRACTICE#<p>#INBOX#OPEN; one page (Limit) per call, the cursor is the LastEvaluatedKey |
+| worklist: tomorrow's unconfirmed                 | Query GSI1 PRACTICE#<p>#DAY#<tomorrow> (the day index), keep status booked |
 
 Expiring items (codes, sessions, counters, slot locks, waitlist entries and offers) carry ``expires_at`` (epoch seconds), the table's TTL attribute.
 TTL deletes late, so readers check expiry themselves. Sign-in invariants (chalicelib/identity/store.py):
@@ -158,6 +170,17 @@ counted and ``r#<referrer patient id>`` per referrer. NPS = round(100 * (pro - d
 thank-yous are reminder touches (kinds ``survey``, ``referral_thanks``; ids ``APPT#<appointment>#survey``,
 ``REFERRAL#<id>#thanks``); low scores and new-patient requests are INBOX# items (kinds ``low_score``,
 ``new_patient_request``).
+Analytics roll-ups (chalicelib/analytics/store.py and model.py): ANALYTICS_MONTH#<YYYY-MM> holds flat Number counters
+bumped with ADD, never SET: by the visit's local month ``completed``, ``no_show``, ``cancelled``, ``cancelled_late``,
+``held_tracked``, ``confirmed_before``, ``self_confirmed``; by the send's local month ``sms_sent``, ``sms_failed``,
+``sms_parts``, ``email_sent``, ``email_failed``, and by the state change's ``sms_bounced`` (carrier block),
+``sms_opted_out``, ``email_bounced`` (suppression), ``email_opted_out``, ``sms_inbound``; by the posting month
+``collected``, ``collected_online``, ``charged`` (cents); by the last completed visit's month ``last_visit`` and
+``hyg#<YYYY-MM-DD>`` (of those patients, the day of their latest open hygiene appointment; the recall share sums the
+18-month window's cells from today on). Each patient's TALLY#PATIENT# item carries ``applied`` (what each of their
+appointments' states put in the counters); a change, computed from the appointment as read after it changed, moves
+counters by the difference in one transaction conditioned on that item's ``rev``, so applying a change twice moves
+nothing and the loser of a race re-reads and applies only the rest.
 """
 
 from __future__ import annotations
