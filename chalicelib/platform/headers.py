@@ -35,7 +35,12 @@ def security_headers(event: Any, get_response: Callable[[Any], Response]) -> Res
 def content_security_policy(
     api_origins: tuple[str, ...] = (), stripe_origins: tuple[str, ...] = (), image_origins: tuple[str, ...] = ()
 ) -> str:
-    """The pages' CSP: scripts from the site (and Stripe.js) only, never inline; no framing."""
+    """The pages' CSP: scripts from the site (and Stripe.js) only, never inline; no framing.
+
+    ``image_origins`` is the image bucket's origin: pages show its presigned GET URLs (img-src) and the
+    staff card posts uploads straight to it with a presigned POST (connect-src). Only signed requests
+    succeed there, so allowing it to every page opens no way out for data.
+    """
 
     def src(*extra: str) -> str:
         return " ".join(("'self'", *extra))
@@ -45,7 +50,7 @@ def content_security_policy(
         f"script-src {src(*stripe_origins)}",
         "style-src 'self'",
         f"img-src {src('data:', 'blob:', *image_origins)}",
-        f"connect-src {src(*api_origins, *stripe_origins)}",
+        f"connect-src {src(*api_origins, *stripe_origins, *image_origins)}",
         f"frame-src {src(*stripe_origins)}",
         "object-src 'none'",
         "base-uri 'none'",

@@ -57,6 +57,16 @@ def test_the_local_pages_get_the_same_policy_as_production_without_hsts() -> Non
     assert page_headers(csp, production=True)["Strict-Transport-Security"].startswith("max-age=")
 
 
+def test_the_pages_may_post_uploads_to_the_image_bucket_origin_they_show_images_from_and_no_wider() -> None:
+    production = _directives(str(_site_policy()["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Sub"]))  # type: ignore[index]
+    bucket_img = [o for o in production["img-src"] if "amazonaws.com" in o]
+    bucket_connect = [o for o in production["connect-src"] if "amazonaws.com" in o]
+    assert len(bucket_img) == 1 and bucket_connect == bucket_img
+    local = _directives(content_security_policy(("http://127.0.0.1:1",), (), ("http://127.0.0.1:3",)))
+    assert "http://127.0.0.1:3" in local["connect-src"] and "http://127.0.0.1:3" in local["img-src"]
+    assert "*" not in " ".join(local["connect-src"] + production["connect-src"])
+
+
 def test_api_answers_say_no_store_unless_the_route_chose_a_cache_policy() -> None:
     plain = security_headers(None, lambda _e: Response(body={"a": 1}, status_code=200))
     assert plain.headers["Cache-Control"] == "no-store"
