@@ -367,10 +367,10 @@ class LocalStack:
 
     def page_headers(self) -> dict[str, str]:
         """The pages' security headers as CloudFront sends them, with the local origins (no HSTS: plain HTTP)."""
-        from chalicelib.platform.headers import content_security_policy, page_headers
+        from chalicelib.platform.headers import content_security_policy, localstripe_sources, page_headers
 
         csp = content_security_policy(
-            api_origins=(self.api_url,), stripe_origins=(self.stripe_url,), image_origins=(self.moto_url,)
+            api_origins=(self.api_url,), stripe=localstripe_sources(self.stripe_url), image_origins=(self.moto_url,)
         )
         return page_headers(csp, production=False)
 

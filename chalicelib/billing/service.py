@@ -122,6 +122,22 @@ class Gone(ApiError):
     code = "gone"
 
 
+class LinkClosed(Gone):
+    """A pay link that no longer works (paid, expired); the answer names the practice so the page can say
+    whom to call. Only a link whose signature checked out gets here, so this tells nobody anything new."""
+
+    def __init__(self, message: str, code: str, practice: Practice | None) -> None:
+        super().__init__(message, code=code)
+        self.practice = practice
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.practice is not None:
+            error["practice"] = {"name": self.practice.name, "phone": self.practice.phone}
+            error["phone"] = self.practice.phone
+        return {"error": error}
+
+
 class RowsRejected(Unprocessable):
     """A CSV with bad rows: nothing was written; every problem is listed."""
 
@@ -146,7 +162,8 @@ def _money(exc: MoneyError | LineError) -> Unprocessable:
 def _gateway_error(exc: GatewayError) -> ApiError:
     """A message a person can act on; the ledger is untouched in every case."""
     if isinstance(exc, CardDeclined):
-        return PaymentDeclined(f"{exc.message}. Nothing was charged.", code=exc.code or "card_declined")
+        reason = exc.message.rstrip(". ") or "the card was declined"
+        return PaymentDeclined(f"{reason}. Nothing was charged.", code=exc.code or "card_declined")
     if isinstance(exc, GatewayRejected):
         return Unprocessable(f"the card processor refused this: {exc.message}", code="payment_rejected")
     if isinstance(exc, GatewayNotConfigured):
@@ -278,6 +295,15 @@ class VerifiedLink:
     balance: Balance
     session: str
     session_expires_in: int
+
+
+@dataclass(frozen=True)
+class LinkBalance:
+    practice: Practice
+    link: PayLink
+    status: str  # open | paid | expired
+    amount_cents: int  # what the link asks for now (0 once paid)
+    balance: Balance
 
 
 @dataclass(frozen=True)
@@ -791,7 +817,11 @@ class Billing:
             claims = signed.verify(self.key, token, purpose, self._epoch())
         except signed.BadToken as exc:
             if exc.reason == signed.EXPIRED:
-                raise Gone("this link has expired; ask the practice for a new one", code="link_expired") from exc
+                practice_id = str(exc.claims.get("p", ""))
+                known = self.practices.get(practice_id) if valid_id(practice_id) else None
+                raise LinkClosed(
+                    "this link has expired; ask the practice for a new one", "link_expired", known
+                ) from exc
             raise NotFound("this link is not valid", code="link_invalid") from exc
         practice_id, link_id = str(claims.get("p", "")), str(claims.get("l", ""))
         practice = self._practice(practice_id)
@@ -823,7 +853,7 @@ class Billing:
     def verify_link(self, token: str, birth_date: object) -> VerifiedLink:
         practice, link = self._link_from_token(token)
         state, account = self._link_state(practice, link)
-        self._refuse_closed(state)
+        self._refuse_closed(state, practice)
         now = self.clock.now()
         if not self.rates.hit(
             practice.id,
@@ -846,7 +876,8 @@ class Billing:
             practice, account.patient, link, amount, account.balance, session, int(PAY_SESSION.total_seconds())
         )
 
-    def pay_link(self, token: str, session: object, requested: int | None) -> PaymentStart:
+    def _verified_link(self, token: str, session: object) -> tuple[Practice, PayLink]:
+        """The link, if ``session`` is the pay session its birth-date check gave out (and still fresh)."""
         practice, link = self._link_from_token(token)
         if not isinstance(session, str):
             raise Unauthorized("confirm the date of birth first", code="identity_check_required")
@@ -856,8 +887,23 @@ class Billing:
             raise Unauthorized("confirm the date of birth again", code="identity_check_required") from exc
         if claims.get("p") != practice.id or claims.get("l") != link.id:
             raise Unauthorized("confirm the date of birth again", code="identity_check_required")
+        return practice, link
+
+    def link_balance(self, token: str, session: object) -> LinkBalance:
+        """What the link's patient owes now and whether the link is still open, for a verified pay session
+        (so the page can show the new balance once Stripe's webhook has paid the ledger)."""
+        practice, link = self._verified_link(token, session)
         state, account = self._link_state(practice, link)
-        self._refuse_closed(state)
+        due = self._plan_due(practice.id, link)
+        amount = link_amount(link, account.balance.owed_now_cents, due) if state == LINK_OPEN else 0
+        actor = Actor(ACTOR_ANONYMOUS, f"paylink:{link.id}")
+        self._audit(practice.id, actor, "paylink.balance", [link.patient_id], f"paylink:{link.id}")
+        return LinkBalance(practice, link, state, amount, account.balance)
+
+    def pay_link(self, token: str, session: object, requested: int | None) -> PaymentStart:
+        practice, link = self._verified_link(token, session)
+        state, account = self._link_state(practice, link)
+        self._refuse_closed(state, practice)
         cap = link_amount(link, account.balance.owed_now_cents, self._plan_due(practice.id, link))
         extra = {"source": "paylink", "paylink_id": link.id}
         if link.plan_id:
@@ -865,11 +911,11 @@ class Billing:
         return self._start(practice, [account], requested, Actor(ACTOR_ANONYMOUS, f"paylink:{link.id}"), extra, cap)
 
     @staticmethod
-    def _refuse_closed(state: str) -> None:
+    def _refuse_closed(state: str, practice: Practice) -> None:
         if state == LINK_PAID:
-            raise Gone("this balance has been paid; thank you", code="link_paid")
+            raise LinkClosed("this balance has been paid; thank you", "link_paid", practice)
         if state != LINK_OPEN:
-            raise Gone("this link has expired; ask the practice for a new one", code="link_expired")
+            raise LinkClosed("this link has expired; ask the practice for a new one", "link_expired", practice)
 
     # -- the Stripe webhook -------------------------------------------------------------------------
     def handle_webhook(self, raw: bytes, signature: str | None) -> WebhookOutcome:

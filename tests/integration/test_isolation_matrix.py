@@ -88,6 +88,7 @@ CLASSES: dict[str, str] = {
     "/patient/waitlist/{entry_id}": "patient-id",
     "/patients/{patient_id}/ledger": "patient-id",
     "/pay/{token}": "signed-link",
+    "/pay/{token}/balance": "signed-link",
     "/pay/{token}/payments": "signed-link",
     "/pay/{token}/verify": "signed-link",
     "/payments/{payment_intent_id}/confirm": "signed-link",

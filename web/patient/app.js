@@ -1486,4 +1486,10 @@ window.addEventListener("hashchange", () => {
   route();
 });
 
+// The skip link's "#main" would name a section (and so go home): move focus to the content instead.
+document.querySelector(".skip-link")?.addEventListener("click", (event) => {
+  event.preventDefault();
+  focusHeading(el.main);
+});
+
 boot();

@@ -16,6 +16,7 @@ export const HOME = "appointments";
 export const SECTIONS = [
   // [hash, nav string key, loader]
   [HOME, "nav.appointments", null],
+  ["billing", "nav.billing", () => import("./billing.js")],
   ["images", "nav.images", () => import("./images.js")],
 ];
 

@@ -198,6 +198,7 @@ export const STRINGS = {
     nav: {
       label: "Sections",
       appointments: "Appointments",
+      billing: "Billing",
       images: "X-rays & photos",
     },
     errors: {
@@ -436,6 +437,7 @@ export const STRINGS = {
     nav: {
       label: "Secciones",
       appointments: "Citas",
+      billing: "Pagos",
       images: "Radiografías y fotos",
     },
     errors: {
