@@ -121,6 +121,7 @@ export function ledgerSection(ctx, patientId) {
   /** Run one action: busy button, the API call, then the words and a fresh ledger. */
   async function act(button, call, done) {
     ctx.noteActivity();
+    say(status, ""); // the same sentence twice in a row is announced again
     const restore = busyButton(button, t("card.working"));
     try {
       const answer = await call();
@@ -221,6 +222,7 @@ export function ledgerSection(ctx, patientId) {
       if (typed.value) payload.amount = typed.value;
       // A pay link changes nothing on the ledger; the words say where it went.
       ctx.noteActivity();
+      say(status, "");
       const restore = busyButton(submit, t("card.working"));
       try {
         const r = await ctx.api.post(practicePath(ctx, `/patients/${pid}/pay-links`), payload, { auth: true });

@@ -147,6 +147,7 @@ export function contactSection(ctx, patientId, card) {
       ctx.noteActivity();
       const channels = Object.fromEntries(TYPES.map((type) => [type, Object.fromEntries(CHANNELS.map((c) => [c, boxes[`${type}.${c}`].checked]))]));
       const body = { channels, sending_hours: practiceHours.checked ? null : { start: start.value, end: end.value }, language: language.value };
+      say(status, ""); // the same sentence twice in a row is announced again
       const restore = busyButton(submit, t("card.working"));
       try {
         draw(await put(ctx, practicePath(ctx, `/patients/${pid}/preferences`), body));
