@@ -224,3 +224,49 @@ def test_the_card_with_every_action_open_has_no_serious_accessibility_violations
 def _dollars(cents: int) -> str:
     sign = "-" if cents < 0 else ""
     return f"{sign}${abs(cents) // 100:,}.{abs(cents) % 100:02d}"
+
+
+def test_the_card_says_plainly_when_texts_are_opted_out_and_email_is_suppressed_or_unsubscribed(
+    stack: RunningStack, open_page: OpenPage
+) -> None:
+    """The record is the API's own answer with its states changed in flight (the local stack has no carrier or
+    SES to opt a number out); saving then sends only the boxes staff changed, so an unsubscribe stays put."""
+    page = open_page("desktop")
+    sign_in_staff(page, stack, "front_desk")
+    token = session_token(page, STAFF_SESSION_KEY)
+    assert token
+    patient_id = _patients(stack, token)[3]
+
+    def states(route: Any) -> None:
+        record = route.fetch().json()
+        record["addresses"] = [
+            {"address": "+15555550142", "channel": "sms", "relation": "self", "status": "opted_out",
+             "opt_in_help": "To get texts again, text START to (555) 555-0100."},
+            {"address": "pat.c@example.test", "channel": "email", "relation": "self", "status": "suppressed",
+             "email_suppressed": True, "suppressed_reason": "bounce_permanent_5.1.1", "soft_bounces": 0,
+             "unsubscribed": ["recall"]},
+        ]  # fmt: skip
+        record["preferences"]["channels"]["recall"] = {"email": True, "sms": True}
+        route.fulfill(json=record)
+
+    page.route(f"**/practices/{stack.practice_id}/patients/{patient_id}/contact", states)
+    page.goto(f"{stack.web_url}/staff/#patients/{patient_id}")
+    contacts = page.locator("section[aria-labelledby='card-contacts']")
+    sms = contacts.locator("li.contact-address[data-channel='sms']")
+    expect(sms).to_contain_text("(555) 555-0142")
+    expect(sms).to_contain_text("Texted STOP: no texts go to this number.")
+    expect(sms).to_contain_text("only the patient can, by texting START")
+    email = contacts.locator("li.contact-address[data-channel='email']")
+    expect(email).to_contain_text(
+        "Email suppressed (the address does not exist, 5.1.1): nothing is emailed to this address."
+    )
+    expect(email).to_contain_text("Unsubscribed from: Recall (check-up due).")
+    expect(page.get_by_label("Recall (check-up due): Email")).not_to_be_checked()
+    expect(page.get_by_label("Recall (check-up due): Text")).to_be_checked()
+
+    page.get_by_label("Billing: Text").uncheck()
+    with page.expect_request(lambda r: r.url.endswith("/preferences") and r.method == "PUT") as sent:
+        page.get_by_role("button", name="Save preferences").click()
+    assert sent.value.post_data_json["channels"] == {"billing": {"sms": False}}
+    expect(contacts.get_by_role("status")).to_have_text("Contact preferences saved.")
+    _api(stack, token, "PUT", f"/patients/{patient_id}/preferences", {"channels": {"billing": {"sms": True}}})

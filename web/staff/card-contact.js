@@ -31,6 +31,18 @@ export function contactSection(ctx, patientId, card) {
     }
   }
 
+  /** The API's suppression code ("complaint", "bounce_permanent_5.1.1", "bounce_5.7.1", "soft_bounces") in words,
+   * keeping the SMTP status for whoever calls the patient's mail provider. */
+  function reasonLabel(code) {
+    const status = (/(\d\.\d{1,3}\.\d{1,3})$/.exec(code) || [])[1];
+    const withStatus = (key) => (status ? `${t(key)}, ${status}` : t(key));
+    if (code === "complaint") return t("card.contact.reasons.complaint");
+    if (code === "soft_bounces") return t("card.contact.reasons.softBounces");
+    if (code.startsWith("bounce_permanent")) return withStatus("card.contact.reasons.bouncePermanent");
+    if (/^bounce_5\./.test(code)) return withStatus("card.contact.reasons.refused");
+    return code;
+  }
+
   function stateLines(a) {
     const out = [];
     const apiWords = (text) => h("p", { class: "hint", lang: t.lang === "en" ? null : "en" }, text);
@@ -41,7 +53,7 @@ export function contactSection(ctx, patientId, card) {
     } else {
       if (a.email_suppressed) {
         out.push(
-          h("p", { class: "contact-state state-off" }, a.suppressed_reason ? t("card.contact.suppressed", { reason: a.suppressed_reason }) : t("card.contact.suppressedNoReason")),
+          h("p", { class: "contact-state state-off" }, a.suppressed_reason ? t("card.contact.suppressed", { reason: reasonLabel(String(a.suppressed_reason)) }) : t("card.contact.suppressedNoReason")),
         );
       } else out.push(h("p", { class: "contact-state state-on" }, t("card.contact.active")));
       if ((a.unsubscribed || []).length) out.push(h("p", { class: "contact-state state-partial" }, t("card.contact.unsubscribed", { types: a.unsubscribed.map(typeLabel).join(", ") })));
@@ -79,12 +91,18 @@ export function contactSection(ctx, patientId, card) {
         prefs = preferencesForm();
         addresses.after(prefs.form);
       }
-      prefs.fill(record.preferences || {});
+      prefs.fill(record.preferences || {}, unsubscribedTypes(list));
     }
+  }
+
+  /** Types the patient's own address unsubscribed from by link: their Email box shows off, as mail is. */
+  function unsubscribedTypes(list) {
+    return new Set(list.filter((a) => a.channel === "email" && a.relation === "self").flatMap((a) => a.unsubscribed || []));
   }
 
   function preferencesForm() {
     const boxes = {};
+    let shown = {}; // each box as last drawn: only the boxes staff change are sent
     const rows = TYPES.map((type) =>
       h(
         "tr",
@@ -133,8 +151,16 @@ export function contactSection(ctx, patientId, card) {
       h("div", { class: "row-buttons" }, submit),
     );
 
-    const fill = (p) => {
-      for (const type of TYPES) for (const channel of CHANNELS) boxes[`${type}.${channel}`].checked = ((p.channels || {})[type] || {})[channel] !== false;
+    const fill = (p, unsubscribed) => {
+      shown = {};
+      for (const type of TYPES) {
+        for (const channel of CHANNELS) {
+          const key = `${type}.${channel}`;
+          const on = ((p.channels || {})[type] || {})[channel] !== false && !(channel === "email" && unsubscribed.has(type));
+          boxes[key].checked = on;
+          shown[key] = on;
+        }
+      }
       practiceHours.checked = !p.sending_hours;
       start.value = (p.sending_hours || DEFAULT_HOURS).start;
       end.value = (p.sending_hours || DEFAULT_HOURS).end;
@@ -145,7 +171,14 @@ export function contactSection(ctx, patientId, card) {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       ctx.noteActivity();
-      const channels = Object.fromEntries(TYPES.map((type) => [type, Object.fromEntries(CHANNELS.map((c) => [c, boxes[`${type}.${c}`].checked]))]));
+      // Only what changed: an untouched Email box never sends true, which would lift an unsubscribe nobody asked to lift.
+      const channels = {};
+      for (const type of TYPES) {
+        for (const c of CHANNELS) {
+          const key = `${type}.${c}`;
+          if (boxes[key].checked !== shown[key]) channels[type] = { ...(channels[type] || {}), [c]: boxes[key].checked };
+        }
+      }
       const body = { channels, sending_hours: practiceHours.checked ? null : { start: start.value, end: end.value }, language: language.value };
       say(status, ""); // the same sentence twice in a row is announced again
       const restore = busyButton(submit, t("card.working"));
