@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from bench import demo_import, deploy, import_time, reminders
+from bench import dashboard, demo_import, deploy, import_time, reminders
 
-BENCHES = [import_time.run, demo_import.run, deploy.run, reminders.run]
+BENCHES = [import_time.run, demo_import.run, deploy.run, reminders.run, dashboard.run]
 
 
 def main() -> int:

@@ -56,3 +56,64 @@ def atomic_dynamodb_requests() -> Iterator[None]:
     finally:
         if not already:
             uninstall()
+
+
+class _NoTableCopy:
+    """Stands in for the ``copy`` module inside moto's DynamoDB models: a Table is not copied."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        from moto.dynamodb.models.table import Table
+
+        return value if isinstance(value, Table) else self.real.deepcopy(value, memo)
+
+
+_TRANSACT: Any = None
+
+
+def item_rollback_transactions() -> None:
+    """moto backs up the *whole table* once per item of a TransactWriteItems call, to roll a failed one
+    back; on a table of the demo's size that is seconds per transaction. This keeps the all-or-nothing
+    behaviour by saving only the items the transaction names and putting them back on failure
+    (idempotent; local stack and benchmarks only)."""
+    global _TRANSACT  # noqa: PLW0603 - one patch per process
+    import copy
+
+    import moto.dynamodb.models as models
+
+    if _TRANSACT is not None:
+        return
+    original = models.DynamoDBBackend.transact_write_items
+
+    def transact(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved: list[tuple[str, dict[str, Any], Any]] = []
+        for entry in transact_items:
+            op_type, op = next(iter(entry.items()))
+            name = op.get("TableName")
+            if not name or name not in self.tables:
+                continue
+            table = self.tables[name]
+            if op_type == "Put":
+                attrs = op["Item"]
+                key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = attrs[table.range_key_attr]
+            else:
+                key = op["Key"]
+            current = self.get_item(name, key)
+            saved.append((name, key, copy.deepcopy(current.to_json()["Attributes"]) if current else None))
+        try:
+            original(self, transact_items)
+        except Exception:
+            for name, key, attrs in reversed(saved):
+                if attrs is not None:
+                    self.put_item(name, attrs)
+                elif self.get_item(name, key) is not None:
+                    self.delete_item(name, key)
+            raise
+
+    models.copy = _NoTableCopy(copy)  # type: ignore[assignment]
+    _TRANSACT = original
+    models.DynamoDBBackend.transact_write_items = transact  # type: ignore[method-assign]

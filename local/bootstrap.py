@@ -20,6 +20,7 @@ class StaffUser:
     password: str
     practice_id: str
     role: str
+    name: str = ""  # display name (the "name" attribute): patients' access logs show it
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,16 @@ def create_user_pool(name: str = "chairside-staff") -> UserPool:
         ClientName="chairside-dashboard",
         GenerateSecret=False,
         ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        # What the ID token carries (moto puts only these standard attributes in it; Cognito, all readable ones).
+        ReadAttributes=[
+            "email",
+            "email_verified",
+            "name",
+            "given_name",
+            "family_name",
+            "custom:practice_id",
+            "custom:role",
+        ],
     )["UserPoolClient"]
     return UserPool(pool["Id"], app_client["ClientId"])
 
@@ -90,6 +101,7 @@ def add_staff_user(pool: UserPool, user: StaffUser) -> None:
             {"Name": "email_verified", "Value": "true"},
             {"Name": "custom:practice_id", "Value": user.practice_id},
             {"Name": "custom:role", "Value": user.role},
+            *([{"Name": "name", "Value": user.name}] if user.name else []),
         ],
     )
     idp.admin_set_user_password(UserPoolId=pool.pool_id, Username=user.username, Password=user.password, Permanent=True)

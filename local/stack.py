@@ -35,6 +35,13 @@ HOST = "127.0.0.1"
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 DEMO_STAFF_PASSWORD = "Chairside-demo-1"  # noqa: S105 - local demo users in moto only
+# Made-up display names: patients' access logs show who looked at their record by role and name.
+DEMO_STAFF_NAMES = {
+    "owner": "Morgan Hale",
+    "manager": "Priya Shah",
+    "front_desk": "Dana Lee",
+    "clinical": "Chris Ortega",
+}
 
 
 class PortBusy(RuntimeError):
@@ -61,6 +68,7 @@ class StaffSignIn:
     password: str
     practice_id: str
     role: str
+    name: str = ""
 
 
 @dataclass
@@ -187,6 +195,7 @@ class LocalStack:
         from local import atomic_dynamodb
 
         atomic_dynamodb.install()  # the API, the tick and the web server write concurrently
+        atomic_dynamodb.item_rollback_transactions()  # analytics roll-ups write many small transactions
 
         if self.options.quiet:
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -231,11 +240,11 @@ class LocalStack:
             # X-rays and a photo for the showcase patient and for the guardian's first child, processed
             # like a staff upload (the images bucket exists only here, not in the importer's bench).
             load_demo_images(practice_id, [self.demo.patient.patient_ids[0], self.demo.guardian.patient_ids[0]])
-            for role in ("owner", "manager", "front_desk", "clinical"):
+            for role, name in DEMO_STAFF_NAMES.items():
                 user = StaffSignIn(
-                    f"{role.replace('_', '')}@{practice_id}.example.test", DEMO_STAFF_PASSWORD, practice_id, role
+                    f"{role.replace('_', '')}@{practice_id}.example.test", DEMO_STAFF_PASSWORD, practice_id, role, name
                 )
-                add_staff_user(pool, StaffUser(user.username, user.password, user.practice_id, user.role))
+                add_staff_user(pool, StaffUser(user.username, user.password, user.practice_id, user.role, user.name))
                 self.staff_users.append(user)
         from local.stripe_local import wire_local_stripe
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -368,8 +368,10 @@ class Billing:
         rates: RateStore,
         key: bytes,
         web_base_url: str,
+        ledger_changed: Callable[[str, list[str]], None] | None = None,
     ) -> None:
         self.store = store
+        self.ledger_changed = ledger_changed or (lambda practice_id, patient_ids: None)  # analytics roll-ups
         self.patients = patients
         self.practices = practices
         self.gateway = gateway
@@ -460,6 +462,7 @@ class Billing:
             raise Conflict("that invoice number belongs to another patient", code="invoice_taken")
         if not self.store.add_line(practice_id, line):
             raise Conflict("a line with this external_id is already on the ledger", code="duplicate_line")
+        self.ledger_changed(practice_id, [patient.id])
         self._audit(practice_id, Actor(ACTOR_STAFF, staff_id), "ledger.write", [patient.id], f"ledger:{line.id}")
         return line
 
@@ -489,6 +492,7 @@ class Billing:
         if not parsed.lines:
             raise Unprocessable("the file has no lines", code="invalid_file")
         self.store.put_lines(practice_id, parsed.lines)
+        self.ledger_changed(practice_id, sorted(known))
         self._audit(practice_id, Actor(ACTOR_STAFF, staff_id), "ledger.import", sorted(known), "ledger:import")
         logger.info("ledger lines imported", extra={"practice_id": practice_id, "lines": len(parsed.lines)})
         return ImportResult(len(parsed.lines), len(known))
@@ -958,6 +962,7 @@ class Billing:
                 return DUPLICATE, self.store.intent(practice_id, seen.payment_intent_id) or before
             if outcome == APPLIED:
                 if applied.lines:
+                    self.ledger_changed(practice_id, list(dict.fromkeys(x.patient_id for x in applied.lines)))
                     self._audit(
                         practice_id,
                         Actor(ACTOR_JOB, "stripe"),
@@ -1032,6 +1037,7 @@ def gateway_for(d: Deps) -> PaymentGateway:
 
 
 def billing(d: Deps) -> Billing:
+    from chalicelib.analytics.handlers import ledger_changed
     from chalicelib.billing.store import BillingStore as DynamoBillingStore
     from chalicelib.identity.store import DynamoRates
     from chalicelib.platform.secrets import token_signing_key
@@ -1052,6 +1058,7 @@ def billing(d: Deps) -> Billing:
         rates=DynamoRates(),
         key=token_signing_key(),
         web_base_url=get_settings().web_base_url,
+        ledger_changed=ledger_changed,
     )
 
 

@@ -246,7 +246,9 @@ class MemoryReminderStore:
             claimed.append(t)
         return claimed
 
-    def record(self, practice_id: str, touches: Iterable[Touch], caps: Iterable[tuple[str, str, int]] = ()) -> None:
+    def record(
+        self, practice_id: str, touches: Iterable[Touch], caps: Iterable[tuple[str, str, int]] = (), zone: str = "UTC"
+    ) -> None:
         for t in touches:
             self.touches[(t.practice_id, t.id)] = copy.deepcopy(t)
         for patient_id, day, count in caps:

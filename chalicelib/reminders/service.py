@@ -77,7 +77,7 @@ from chalicelib.reminders.model import (
     skip,
 )
 from chalicelib.reminders.ports import Ports
-from chalicelib.reminders.templates import MessageFacts, render
+from chalicelib.reminders.templates import MessageFacts, render, sms_segments
 
 LEASE = timedelta(minutes=5)
 SAFETY_LAG = timedelta(minutes=2)
@@ -456,7 +456,7 @@ def deliver_claimed(
         counts.count(t)
     caps_written = run.caps_written
     replan = run.replan
-    ports.store.record(practice.id, finished, [(p, d, n) for (p, d), n in caps_written.items()])
+    ports.store.record(practice.id, finished, [(p, d, n) for (p, d), n in caps_written.items()], zone=practice.zone)
     for t in finished:
         if t.status == FAILED:
             ports.store.add_inbox(
@@ -634,6 +634,7 @@ def _send_rendered(
     rendered = render(facts, route.channel, policy.templates)
     if route.channel == SMS:
         origination = e164(str(practice.settings.get("sms_number") or practice.phone))
+        t.parts = sms_segments(rendered.text)
         return ports.sms.send(Sms(to=route.address, text=rendered.text, origination=origination))
     headers = {
         "List-Unsubscribe": f"<{facts.unsubscribe_url}>",

@@ -76,6 +76,8 @@ CLASSES: dict[str, str] = {
     "/patient/images/{image_id}/download": "patient-id",
     "/patient/images/{image_id}/url": "patient-id",
     "/patient/me": "caller-scoped",
+    "/patient/patients/{patient_id}/access-log": "patient-id",
+    "/patient/patients/{patient_id}/export": "patient-id",
     "/patient/patients/{patient_id}/preferences": "patient-id",
     "/patient/payments": "caller-scoped",
     "/patient/schedule": "caller-scoped",

@@ -200,6 +200,8 @@ export const STRINGS = {
       appointments: "Appointments",
       billing: "Billing",
       images: "X-rays & photos",
+      contact: "Contact preferences",
+      privacy: "Privacy",
     },
     errors: {
       generic: "Something went wrong on our side. Please try again in a moment.",
@@ -439,6 +441,8 @@ export const STRINGS = {
       appointments: "Citas",
       billing: "Pagos",
       images: "Radiografías y fotos",
+      contact: "Preferencias de contacto",
+      privacy: "Privacidad",
     },
     errors: {
       generic: "Algo salió mal de nuestro lado. Inténtelo de nuevo en un momento.",

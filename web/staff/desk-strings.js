@@ -1,7 +1,7 @@
 // Words of the dashboard's desk views (navigation, day-sheet actions, patients, inbox, audit, settings).
 export const STRINGS = {
   en: {
-    nav: { label: "Dashboard sections", day: "Day sheet", patients: "Patients", inbox: "Inbox", audit: "Audit log", settings: "Settings" },
+    nav: { label: "Dashboard sections", day: "Day sheet", worklists: "Worklists", patients: "Patients", inbox: "Inbox", analytics: "Analytics", audit: "Audit log", settings: "Settings" },
     actions: {
       label: "Actions",
       confirm: "Confirm by phone",
@@ -274,7 +274,7 @@ export const STRINGS = {
     },
   },
   es: {
-    nav: { label: "Secciones del panel", day: "Agenda del día", patients: "Pacientes", inbox: "Bandeja", audit: "Registro de auditoría", settings: "Configuración" },
+    nav: { label: "Secciones del panel", day: "Agenda del día", worklists: "Listas de trabajo", patients: "Pacientes", inbox: "Bandeja", analytics: "Análisis", audit: "Registro de auditoría", settings: "Configuración" },
     actions: {
       label: "Acciones",
       confirm: "Confirmar por teléfono",
