@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.pages import STAFF_SESSION_KEY, session_token, sign_in_staff
-from tests.e2e.support import OpenPage, RunningStack, http_json
+from tests.e2e.support import OpenPage, RunningStack, http_json, no_horizontal_scroll, shoot
 from tests.e2e.test_accessibility import serious_violations
 from tests.e2e.test_patient_billing import (
     CARD_OK,
@@ -228,6 +228,7 @@ def test_the_card_with_every_action_open_has_no_serious_accessibility_violations
     expect(page.get_by_role("button", name="Save preferences")).to_be_visible()
     for summary in ("Post a ledger line", "Send a pay link", "Make a payment plan"):
         page.get_by_text(summary).click()
+    shoot(page, "staff-card-owner-desktop")
     assert serious_violations(page) == []
 
 
@@ -324,3 +325,36 @@ def test_an_owner_refunds_part_of_a_card_payment_from_the_card_and_the_front_des
 
 def _plain(cents: int) -> str:
     return f"{cents // 100}.{cents % 100:02d}"
+
+
+def test_a_payment_plan_made_on_a_phone_shows_instalments_that_add_up_and_nothing_scrolls_sideways(
+    stack: RunningStack, open_page: OpenPage
+) -> None:
+    page = open_page("phone")
+    token, patient_id = _open_card(page, stack, "front_desk", 7)
+    _api(stack, token, "POST", f"/patients/{patient_id}/ledger", {"kind": "charge", "amount": "150.00"})
+    page.reload()
+    ledger = page.locator("section[aria-labelledby='card-ledger']")
+    expect(ledger.locator(".balance")).to_be_visible()
+    for summary in ("Post a ledger line", "Send a pay link", "Make a payment plan"):
+        ledger.get_by_text(summary).click()
+    form = ledger.locator("#plan-action")
+    form.get_by_label("Number of instalments").fill("3")
+    form.get_by_label("Amount in dollars (optional)").fill("100")
+    form.get_by_role("button", name="Make plan").click()
+    expect(ledger.get_by_role("status")).to_have_text("Payment plan made: 3 instalments, $100.00 in all.")
+    table = ledger.locator("table.plan-table").first
+    expect(table.locator("tbody tr")).to_have_count(3)
+    expect(table.locator("tfoot")).to_contain_text("$100.00")
+    plans = _api(stack, token, "GET", f"/patients/{patient_id}/payment-plans")["plans"]
+    assert [i["amount_cents"] for i in plans[0]["instalments"]] == [3333, 3333, 3334]
+    width, inner = no_horizontal_scroll(page)
+    assert width <= inner, (width, inner)
+    shoot(page, "staff-card-plan-phone")
+
+    page.get_by_role("button", name="Language: Español").click()
+    expect(page.get_by_role("heading", name="Agregar una radiografía o foto")).to_have_count(0)
+    expect(page.get_by_text("Anotar un movimiento")).to_be_visible()
+    expect(page.locator("table.plan-table caption").first).to_contain_text("Plan de")
+    width, inner = no_horizontal_scroll(page)
+    assert width <= inner, (width, inner)
