@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chalicelib.images.files import bucket_cors_rules
 from chalicelib.platform.aws import client
 from chalicelib.platform.settings import get_settings
 from chalicelib.platform.table import create_table
@@ -41,6 +42,12 @@ def create_resources() -> None:
             "BlockPublicPolicy": True,
             "RestrictPublicBuckets": True,
         },
+    )
+    # The staff card posts uploads straight to the bucket from the site's origin; AWS allows that only through
+    # the bucket's CORS rules (infra/resources.yaml). moto's server checks a preflight against a bucket's rules
+    # once it has some (403 for another origin) and answers any origin otherwise, so these keep it as strict.
+    s3.put_bucket_cors(
+        Bucket=settings.image_bucket, CORSConfiguration={"CORSRules": bucket_cors_rules(settings.web_base_url)}
     )
     client("sesv2").create_email_identity(EmailIdentity=settings.sender_email)
 

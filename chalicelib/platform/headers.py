@@ -59,7 +59,12 @@ def localstripe_sources(origin: str) -> StripeSources:
 def content_security_policy(
     api_origins: tuple[str, ...] = (), stripe: StripeSources = STRIPE_JS, image_origins: tuple[str, ...] = ()
 ) -> str:
-    """The pages' CSP: scripts from the site (and Stripe.js) only, never inline; no framing."""
+    """The pages' CSP: scripts from the site (and Stripe.js) only, never inline; no framing.
+
+    ``image_origins`` is the image bucket's origin: pages show its presigned GET URLs (img-src) and the
+    staff card posts uploads straight to it with a presigned POST (connect-src). Only signed requests
+    succeed there, so allowing it to every page opens no way out for data.
+    """
 
     def src(*extra: str) -> str:
         return " ".join(("'self'", *extra))
@@ -69,7 +74,7 @@ def content_security_policy(
         f"script-src {src(*stripe.script)}",
         "style-src 'self'",
         f"img-src {src('data:', 'blob:', *image_origins)}",
-        f"connect-src {src(*api_origins, *stripe.connect)}",
+        f"connect-src {src(*api_origins, *stripe.connect, *image_origins)}",
         f"frame-src {src(*stripe.frame)}",
         "object-src 'none'",
         "base-uri 'none'",

@@ -545,7 +545,10 @@ function deskContext() {
     apiBase: config.apiBase,
     token: () => (currentSession() || {}).token || null,
     onUnauthorized: () => endSession("expired"),
-    lang: state.lang,
+    // Read when a view draws, so a view drawn again after a language change speaks the new language.
+    get lang() {
+      return state.lang;
+    },
     practiceId: s.practiceId || config.practiceId,
     zone: (state.practice && state.practice.zone) || "UTC",
     role: (state.me && state.me.role) || s.role || "",

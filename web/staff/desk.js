@@ -28,6 +28,8 @@ const GRANTS = {
   "settings.change": ["owner", "manager"],
   "billing.post": ["owner", "manager", "front_desk"],
   "images.manage": ["owner", "manager", "clinical"],
+  "billing.refund": ["owner", "manager"],
+  "patients.contact": ["owner", "manager", "front_desk", "clinical"],
 };
 
 export function can(role, permission) {
