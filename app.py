@@ -7,6 +7,7 @@ from typing import Any
 from chalice import Chalice, Rate
 from chalice.app import CloudWatchEvent, SNSEvent
 
+from chalicelib.analytics.routes import bp as analytics_bp
 from chalicelib.appointments.routes import bp as appointments_bp
 from chalicelib.audit.routes import bp as audit_bp
 from chalicelib.billing.routes import bp as billing_bp
@@ -47,6 +48,7 @@ app.register_blueprint(inbox_bp)
 app.register_blueprint(dashboard_bp)
 app.register_blueprint(settings_bp)
 app.register_blueprint(feedback_bp)
+app.register_blueprint(analytics_bp)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="tick")

@@ -9,13 +9,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 
-from bench import demo_import, deploy, fuzz, import_time, load, races, reminders
+from bench import dashboard, demo_import, deploy, fuzz, import_time, load, races, reminders
 
 BENCHES: dict[str, Callable[[], Iterator[tuple[str, str]]]] = {
     "import_time": import_time.run,
     "demo_import": demo_import.run,
     "deploy": deploy.run,
     "reminders": reminders.run,
+    "dashboard": dashboard.run,
     "fuzz": fuzz.run,
     "races": races.run,
     "load": load.run,

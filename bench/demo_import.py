@@ -23,6 +23,9 @@ def run() -> Iterator[tuple[str, str]]:
     try:
         from moto import mock_aws
 
+        from local.atomic_dynamodb import item_rollback_transactions
+
+        item_rollback_transactions()  # moto would copy the whole table per transaction item
         with mock_aws():
             from chalicelib.imports.metering import DynamoRequests
             from chalicelib.platform.aws import reset_clients

@@ -37,7 +37,8 @@ aws cloudformation package --template-file out/sam.yaml --s3-bucket "$ARTIFACTS"
 aws cloudformation deploy --template-file out/packaged.yaml --stack-name "$STACK" \
   --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset \
   --parameter-overrides "DomainName=$DOMAIN" "CertificateArn=$CERTIFICATE_ARN" "SenderAddress=$SENDER" \
-  "SmsOriginationNumber=${SMS_NUMBER:-}" "SecretsPath=${SECRETS_PATH:-/chairside/prod}" "AlarmEmail=${ALARM_EMAIL:-}"
+  "SmsOriginationNumber=${SMS_NUMBER:-}" "SecretsPath=${SECRETS_PATH:-/chairside/prod}" "AlarmEmail=${ALARM_EMAIL:-}" \
+  "StripePublishableKey=${STRIPE_PUBLISHABLE_KEY:-}"
 
 output() {
   aws cloudformation describe-stacks --stack-name "$STACK" --query "Stacks[0].Outputs[?OutputKey=='$1'].OutputValue" --output text

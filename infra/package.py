@@ -6,9 +6,13 @@ stage) writes three files: ``sam.yaml``, ``deployment.zip`` (app.py + chalicelib
 Then this step removes from the layer what the Lambda Python runtime already provides (boto3,
 botocore, s3transfer, jmespath: ~16 MB, pulled in by pynamodb) and checks:
 
-- the function zip is at most 5 MB and holds only app.py and chalicelib/;
+- the function zip is at most 5 MB and holds only app.py and chalicelib/ (sources: the tree's
+  __pycache__ is left out);
 - neither zip carries boto3/botocore;
-- the layer stays under Lambda's 250 MB unzipped limit.
+- the layer stays under Lambda's 250 MB unzipped limit;
+- every pin in requirements.txt is in the layer at its pinned version. chalice only warns ("Could not
+  install dependencies") when PyPI has no wheel for the Lambda runtime's platform, and the deploy would
+  then fail at import in Lambda; here that stops the package instead.
 
 Why a layer rather than stripping one zip: without botocore the dependencies are still ~18 MB
 zipped (cryptography, phonenumbers, stripe, pydantic-core, fhir.resources), so no single function
@@ -25,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,13 +49,19 @@ def _runtime_provided(name: str) -> bool:
     )
 
 
-def strip_runtime_provided(path: Path) -> int:
-    """Rewrite ``path`` without the runtime-provided packages; returns how many entries went."""
+def _compiled(name: str) -> bool:
+    # Bytecode from the developer's tree: stale for Lambda (it checks the source's mtime, which the zip
+    # resets), and Lambda cannot write its own next to a read-only /var/task anyway.
+    return "/__pycache__/" in f"/{name}" or name.endswith(".pyc")
+
+
+def strip(path: Path, drop: Callable[[str], bool]) -> int:
+    """Rewrite ``path`` without the entries ``drop`` names; returns how many went."""
     temp = path.with_suffix(".tmp")
     removed = 0
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(temp, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
         for info in src.infolist():
-            if _runtime_provided(info.filename):
+            if drop(info.filename):
                 removed += 1
                 continue
             dst.writestr(info, src.read(info.filename))
@@ -58,9 +69,37 @@ def strip_runtime_provided(path: Path) -> int:
     return removed
 
 
+def strip_runtime_provided(path: Path) -> int:
+    return strip(path, _runtime_provided)
+
+
 def _top_levels(path: Path) -> set[str]:
     with zipfile.ZipFile(path) as z:
         return {n.split("/")[0] for n in z.namelist()}
+
+
+def _pins(requirements: Path) -> dict[str, str]:
+    """``name==version`` lines of a requirements file, names normalised as wheels spell them."""
+    pins: dict[str, str] = {}
+    for line in requirements.read_text().splitlines():
+        text = line.split("#", 1)[0].strip()
+        if "==" not in text:
+            continue
+        name, version = text.split("==", 1)
+        pins[name.split("[", 1)[0].strip().lower().replace("-", "_").replace(".", "_")] = version.strip()
+    return pins
+
+
+def missing_pins(layer_zip: Path, requirements: Path) -> list[str]:
+    """Pinned requirements with no ``<name>-<version>.dist-info`` in the layer."""
+    found: set[tuple[str, str]] = set()
+    with zipfile.ZipFile(layer_zip) as z:
+        for n in z.namelist():
+            parts = n.split("/")
+            if len(parts) > 4 and parts[4].endswith(".dist-info"):
+                name, _, version = parts[4].removesuffix(".dist-info").partition("-")
+                found.add((name.lower().replace("-", "_").replace(".", "_"), version))
+    return [f"{name}=={version}" for name, version in _pins(requirements).items() if (name, version) not in found]
 
 
 def _unzipped_mb(path: Path) -> float:
@@ -68,7 +107,7 @@ def _unzipped_mb(path: Path) -> float:
         return sum(i.file_size for i in z.infolist()) / MB
 
 
-def check(out: Path) -> dict[str, float]:
+def check(out: Path, requirements: Path = ROOT / "requirements.txt") -> dict[str, float]:
     function_zip, layer_zip = out / "deployment.zip", out / "layer-deployment.zip"
     problems: list[str] = []
     sizes = {
@@ -81,12 +120,18 @@ def check(out: Path) -> dict[str, float]:
     extra = _top_levels(function_zip) - {"app.py", "chalicelib", "chalice"}
     if extra:
         problems.append(f"function zip carries more than the app: {sorted(extra)}")
+    with zipfile.ZipFile(function_zip) as z:
+        if any(_compiled(n) for n in z.namelist()):
+            problems.append("function zip carries bytecode from this tree")
     for zip_path in (function_zip, layer_zip):
         with zipfile.ZipFile(zip_path) as z:
             if any(_runtime_provided(n) for n in z.namelist()):
                 problems.append(f"{zip_path.name} still carries boto3/botocore")
     if sizes["layer_unzipped_mb"] > LAYER_UNZIPPED_LIMIT_MB:
         problems.append(f"layer unzips to {sizes['layer_unzipped_mb']:.0f} MB (limit {LAYER_UNZIPPED_LIMIT_MB})")
+    missing = missing_pins(layer_zip, requirements)
+    if missing:
+        problems.append(f"the layer lacks {', '.join(missing)} (no wheel for the Lambda runtime's platform?)")
     if problems:
         raise SystemExit("package check failed: " + "; ".join(problems))
     return sizes
@@ -105,6 +150,7 @@ def main(argv: list[str]) -> int:
     cmd = [str(chalice), "package", "--stage", "prod", "--merge-template", "infra/resources.yaml", str(out)]
     subprocess.run(cmd, cwd=ROOT, env=env, check=True)  # noqa: S603 (our own venv's chalice)
     removed = strip_runtime_provided(out / "layer-deployment.zip")
+    strip(out / "deployment.zip", _compiled)
     sizes = check(out)
     (out / "package.json").write_text(json.dumps({**sizes, "removed_entries": removed}, indent=2) + "\n")
     print(  # noqa: T201 (make package reports what it wrote)

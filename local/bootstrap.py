@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chalicelib.images.files import bucket_cors_rules
 from chalicelib.platform.aws import client
 from chalicelib.platform.settings import get_settings
 from chalicelib.platform.table import create_table
@@ -19,6 +20,7 @@ class StaffUser:
     password: str
     practice_id: str
     role: str
+    name: str = ""  # display name (the "name" attribute): patients' access logs show it
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,12 @@ def create_resources() -> None:
             "BlockPublicPolicy": True,
             "RestrictPublicBuckets": True,
         },
+    )
+    # The staff card posts uploads straight to the bucket from the site's origin; AWS allows that only through
+    # the bucket's CORS rules (infra/resources.yaml). moto's server checks a preflight against a bucket's rules
+    # once it has some (403 for another origin) and answers any origin otherwise, so these keep it as strict.
+    s3.put_bucket_cors(
+        Bucket=settings.image_bucket, CORSConfiguration={"CORSRules": bucket_cors_rules(settings.web_base_url)}
     )
     client("sesv2").create_email_identity(EmailIdentity=settings.sender_email)
 
@@ -68,6 +76,16 @@ def create_user_pool(name: str = "chairside-staff") -> UserPool:
         ClientName="chairside-dashboard",
         GenerateSecret=False,
         ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+        # What the ID token carries (moto puts only these standard attributes in it; Cognito, all readable ones).
+        ReadAttributes=[
+            "email",
+            "email_verified",
+            "name",
+            "given_name",
+            "family_name",
+            "custom:practice_id",
+            "custom:role",
+        ],
     )["UserPoolClient"]
     return UserPool(pool["Id"], app_client["ClientId"])
 
@@ -83,6 +101,7 @@ def add_staff_user(pool: UserPool, user: StaffUser) -> None:
             {"Name": "email_verified", "Value": "true"},
             {"Name": "custom:practice_id", "Value": user.practice_id},
             {"Name": "custom:role", "Value": user.role},
+            *([{"Name": "name", "Value": user.name}] if user.name else []),
         ],
     )
     idp.admin_set_user_password(UserPoolId=pool.pool_id, Username=user.username, Password=user.password, Permanent=True)

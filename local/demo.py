@@ -120,6 +120,9 @@ class DemoInfo:
     patient: ShowcaseContact
     guardian: ShowcaseContact
     survey_url: str = ""  # the showcase patient's unanswered post-visit survey (local/feedback_demo.py)
+    # A demo patient whose number texted STOP (load_demo records the opt-out): the patient page shows how
+    # to opt back in. Sign in with the email; family members sharing the number are opted out too.
+    texts_off: ShowcaseContact | None = None
 
     @property
     def showcase(self) -> dict[str, str]:
@@ -579,6 +582,9 @@ def demo_bundle(anchor: date, seed: int = DEFAULT_SEED, patients: int = 2000) ->
             tuple(internal_id(SOURCE, PATIENT, r) for r in refs),
         )
 
+    texts_off = next(
+        (p for p in patient_people if p.phone and p.email and not p.guardians and p.key != adult.key), None
+    )
     info = DemoInfo(
         practice_id=PRACTICE_ID,
         practice_name=PRACTICE_NAME,
@@ -589,6 +595,7 @@ def demo_bundle(anchor: date, seed: int = DEFAULT_SEED, patients: int = 2000) ->
         appointments=len(visits),
         patient=contact("patient", adult, [adult]),
         guardian=contact("guardian", guardian, kids),
+        texts_off=contact("patient", texts_off, [texts_off]) if texts_off else None,
     )
     return bundle, info
 
@@ -603,6 +610,7 @@ def load_demo(
 
     Idempotent: a second load with the same seed and anchor writes nothing.
     """
+    from chalicelib.analytics.handlers import after_import
     from chalicelib.audit.model import ACTOR_JOB
     from chalicelib.audit.service import Auditor
     from chalicelib.audit.store import AuditStore
@@ -632,9 +640,15 @@ def load_demo(
         actor_id="demo-loader",
         # No events: the reminder planner plans a new practice's coming days on its first sweep.
         progress=progress,
+        tally=after_import(PRACTICE_ID),  # analytics counts the imported history in the import path
     )
     if report.errors:
         raise RuntimeError(f"the demo bundle has {len(report.errors)} invalid entries, first: {report.errors[0]}")
+    if info.texts_off is not None:
+        from chalicelib.reminders.store import ReminderStore
+
+        # As if the number had texted STOP (idempotent: the opt-out is a state, set again on a reload).
+        ReminderStore().set_sms_opt_out(PRACTICE_ID, info.texts_off.phone, True, "STOP", datetime.now(ZoneInfo(ZONE)))
     from local.feedback_demo import load_feedback_demo
 
     survey = load_feedback_demo(PRACTICE_ID, ZONE, anchor, info.patient.patient_ids[0])

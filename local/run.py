@@ -56,6 +56,9 @@ def banner(stack: LocalStack) -> str:
         lines.append("  Patient sign-ins (the code arrives in the Outbox):")
         for label, contact in getattr(stack.demo, "showcase", {}).items():
             lines.append(f"    {label:<11} {contact}")
+        texts_off = getattr(stack.demo, "texts_off", None)
+        if texts_off is not None:
+            lines.append(f"    {'texts off':<11} {texts_off.email}  (texted STOP: see Contact preferences)")
     lines += ["", "Scheduled handlers run every minute. Press Ctrl-C to stop everything.", ""]
     return "\n".join(lines)
 

@@ -38,6 +38,13 @@ LISTEN_BACKLOG = 128
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 DEMO_STAFF_PASSWORD = "Chairside-demo-1"  # noqa: S105 - local demo users in moto only
+# Made-up display names: patients' access logs show who looked at their record by role and name.
+DEMO_STAFF_NAMES = {
+    "owner": "Morgan Hale",
+    "manager": "Priya Shah",
+    "front_desk": "Dana Lee",
+    "clinical": "Chris Ortega",
+}
 
 
 class PortBusy(RuntimeError):
@@ -64,6 +71,7 @@ class StaffSignIn:
     password: str
     practice_id: str
     role: str
+    name: str = ""
 
 
 @dataclass
@@ -231,11 +239,16 @@ class LocalStack:
                 anchor, seed=self.options.demo_seed, patients=self.options.demo_patients, progress=self.options.progress
             )
             practice_id = self.demo.practice_id
-            for role in ("owner", "manager", "front_desk", "clinical"):
+            from chalicelib.images.demo import load_demo as load_demo_images
+
+            # X-rays and a photo for the showcase patient and for the guardian's first child, processed
+            # like a staff upload (the images bucket exists only here, not in the importer's bench).
+            load_demo_images(practice_id, [self.demo.patient.patient_ids[0], self.demo.guardian.patient_ids[0]])
+            for role, name in DEMO_STAFF_NAMES.items():
                 user = StaffSignIn(
-                    f"{role.replace('_', '')}@{practice_id}.example.test", DEMO_STAFF_PASSWORD, practice_id, role
+                    f"{role.replace('_', '')}@{practice_id}.example.test", DEMO_STAFF_PASSWORD, practice_id, role, name
                 )
-                add_staff_user(pool, StaffUser(user.username, user.password, user.practice_id, user.role))
+                add_staff_user(pool, StaffUser(user.username, user.password, user.practice_id, user.role, user.name))
                 self.staff_users.append(user)
         from local.stripe_local import wire_local_stripe
 
@@ -371,10 +384,10 @@ class LocalStack:
 
     def page_headers(self) -> dict[str, str]:
         """The pages' security headers as CloudFront sends them, with the local origins (no HSTS: plain HTTP)."""
-        from chalicelib.platform.headers import content_security_policy, page_headers
+        from chalicelib.platform.headers import content_security_policy, localstripe_sources, page_headers
 
         csp = content_security_policy(
-            api_origins=(self.api_url,), stripe_origins=(self.stripe_url,), image_origins=(self.moto_url,)
+            api_origins=(self.api_url,), stripe=localstripe_sources(self.stripe_url), image_origins=(self.moto_url,)
         )
         return page_headers(csp, production=False)
 

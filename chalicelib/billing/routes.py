@@ -16,7 +16,7 @@ from chalice import Blueprint, Response
 from chalice.app import Request
 
 from chalicelib.billing import service
-from chalicelib.billing.model import Balance, LedgerLine, Plan, Statement, display_cents
+from chalicelib.billing.model import CURRENCY, Balance, LedgerLine, Plan, Statement, display_cents
 from chalicelib.billing.render import statement_html
 from chalicelib.billing.service import Account, PaymentStart, StatementView, amount_or_none, parse_day
 from chalicelib.platform.api import json_body, respond, route
@@ -119,6 +119,7 @@ def _statement(view: StatementView) -> dict[str, Any]:
         "guarantor_name": view.guarantor_name,
         "practice": {"id": view.practice.id, "name": view.practice.name, "phone": view.practice.phone},
         "month": s.period_start.strftime("%Y-%m"),
+        "currency": CURRENCY,
         "period_start": s.period_start.isoformat(),
         "period_end": s.period_end.isoformat(),
         "patients": [{"id": pid, "name": view.names.get(pid, "")} for pid in s.patient_ids],
@@ -423,7 +424,7 @@ def my_billing() -> Response:
     return respond(
         {
             "practice": {"id": o.practice.id, "name": o.practice.name, "phone": o.practice.phone},
-            "currency": "usd",
+            "currency": CURRENCY,
             "publishable_key": billing.gateway.publishable_key,
             "patients": [
                 {"patient_id": a.patient.id, "name": a.patient.display_name, "balance": _balance(a.balance)}
@@ -532,10 +533,11 @@ def confirm_card(payment_intent_id: str) -> Response:
 @route(bp, "/pay/{token}", summary="What a pay link is for, before the identity check", auth="public", tag=TAG)
 def open_link(token: str) -> Response:
     status = _billing().open_link(token)
+    p = status.practice
     return respond(
         {
             "status": status.status,
-            "practice": {"name": status.practice.name, "phone": status.practice.phone},
+            "practice": {"name": p.name, "phone": p.phone, "zone": p.zone},
             "expires_at": status.link.expires_at,
             "check": "birth_date",
         }
@@ -563,12 +565,36 @@ def verify_link(token: str) -> Response:
         {
             "session": v.session,
             "expires_in": v.session_expires_in,
-            "practice": {"name": v.practice.name, "phone": v.practice.phone},
+            "practice": {"name": v.practice.name, "phone": v.practice.phone, "zone": v.practice.zone},
             "patient": {"given_name": v.patient.given_name},
             "amount_cents": v.amount_cents,
             "amount": display_cents(v.amount_cents),
+            "currency": CURRENCY,
             "balance": _balance(v.balance),
             "publishable_key": billing.gateway.publishable_key,
+        }
+    )
+
+
+@route(
+    bp,
+    "/pay/{token}/balance",
+    "POST",
+    summary="After the identity check: what the link's patient owes now and whether the link is still open",
+    auth="public",
+    tag=TAG,
+    body={"type": "object", "required": ["session"], "properties": {"session": {"type": "string"}}},
+)
+def link_balance(token: str) -> Response:
+    body = _body(bp.current_request)
+    b = _billing().link_balance(token, body.get("session"))
+    return respond(
+        {
+            "status": b.status,
+            "amount_cents": b.amount_cents,
+            "amount": display_cents(b.amount_cents),
+            "currency": CURRENCY,
+            "balance": _balance(b.balance),
         }
     )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -122,6 +122,22 @@ class Gone(ApiError):
     code = "gone"
 
 
+class LinkClosed(Gone):
+    """A pay link that no longer works (paid, expired); the answer names the practice so the page can say
+    whom to call. Only a link whose signature checked out gets here, so this tells nobody anything new."""
+
+    def __init__(self, message: str, code: str, practice: Practice | None) -> None:
+        super().__init__(message, code=code)
+        self.practice = practice
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.practice is not None:
+            error["practice"] = {"name": self.practice.name, "phone": self.practice.phone}
+            error["phone"] = self.practice.phone
+        return {"error": error}
+
+
 class RowsRejected(Unprocessable):
     """A CSV with bad rows: nothing was written; every problem is listed."""
 
@@ -146,7 +162,8 @@ def _money(exc: MoneyError | LineError) -> Unprocessable:
 def _gateway_error(exc: GatewayError) -> ApiError:
     """A message a person can act on; the ledger is untouched in every case."""
     if isinstance(exc, CardDeclined):
-        return PaymentDeclined(f"{exc.message}. Nothing was charged.", code=exc.code or "card_declined")
+        reason = exc.message.rstrip(". ") or "the card was declined"
+        return PaymentDeclined(f"{reason}. Nothing was charged.", code=exc.code or "card_declined")
     if isinstance(exc, GatewayRejected):
         return Unprocessable(f"the card processor refused this: {exc.message}", code="payment_rejected")
     if isinstance(exc, GatewayNotConfigured):
@@ -281,6 +298,15 @@ class VerifiedLink:
 
 
 @dataclass(frozen=True)
+class LinkBalance:
+    practice: Practice
+    link: PayLink
+    status: str  # open | paid | expired
+    amount_cents: int  # what the link asks for now (0 once paid)
+    balance: Balance
+
+
+@dataclass(frozen=True)
 class WebhookOutcome:
     outcome: str  # applied | duplicate | ignored
     event_id: str
@@ -342,8 +368,10 @@ class Billing:
         rates: RateStore,
         key: bytes,
         web_base_url: str,
+        ledger_changed: Callable[[str, list[str]], None] | None = None,
     ) -> None:
         self.store = store
+        self.ledger_changed = ledger_changed or (lambda practice_id, patient_ids: None)  # analytics roll-ups
         self.patients = patients
         self.practices = practices
         self.gateway = gateway
@@ -434,6 +462,7 @@ class Billing:
             raise Conflict("that invoice number belongs to another patient", code="invoice_taken")
         if not self.store.add_line(practice_id, line):
             raise Conflict("a line with this external_id is already on the ledger", code="duplicate_line")
+        self.ledger_changed(practice_id, [patient.id])
         self._audit(practice_id, Actor(ACTOR_STAFF, staff_id), "ledger.write", [patient.id], f"ledger:{line.id}")
         return line
 
@@ -463,6 +492,7 @@ class Billing:
         if not parsed.lines:
             raise Unprocessable("the file has no lines", code="invalid_file")
         self.store.put_lines(practice_id, parsed.lines)
+        self.ledger_changed(practice_id, sorted(known))
         self._audit(practice_id, Actor(ACTOR_STAFF, staff_id), "ledger.import", sorted(known), "ledger:import")
         logger.info("ledger lines imported", extra={"practice_id": practice_id, "lines": len(parsed.lines)})
         return ImportResult(len(parsed.lines), len(known))
@@ -791,7 +821,11 @@ class Billing:
             claims = signed.verify(self.key, token, purpose, self._epoch())
         except signed.BadToken as exc:
             if exc.reason == signed.EXPIRED:
-                raise Gone("this link has expired; ask the practice for a new one", code="link_expired") from exc
+                practice_id = str(exc.claims.get("p", ""))
+                known = self.practices.get(practice_id) if valid_id(practice_id) else None
+                raise LinkClosed(
+                    "this link has expired; ask the practice for a new one", "link_expired", known
+                ) from exc
             raise NotFound("this link is not valid", code="link_invalid") from exc
         practice_id, link_id = str(claims.get("p", "")), str(claims.get("l", ""))
         practice = self._practice(practice_id)
@@ -823,7 +857,7 @@ class Billing:
     def verify_link(self, token: str, birth_date: object) -> VerifiedLink:
         practice, link = self._link_from_token(token)
         state, account = self._link_state(practice, link)
-        self._refuse_closed(state)
+        self._refuse_closed(state, practice)
         now = self.clock.now()
         if not self.rates.hit(
             practice.id,
@@ -846,7 +880,8 @@ class Billing:
             practice, account.patient, link, amount, account.balance, session, int(PAY_SESSION.total_seconds())
         )
 
-    def pay_link(self, token: str, session: object, requested: int | None) -> PaymentStart:
+    def _verified_link(self, token: str, session: object) -> tuple[Practice, PayLink]:
+        """The link, if ``session`` is the pay session its birth-date check gave out (and still fresh)."""
         practice, link = self._link_from_token(token)
         if not isinstance(session, str):
             raise Unauthorized("confirm the date of birth first", code="identity_check_required")
@@ -856,8 +891,23 @@ class Billing:
             raise Unauthorized("confirm the date of birth again", code="identity_check_required") from exc
         if claims.get("p") != practice.id or claims.get("l") != link.id:
             raise Unauthorized("confirm the date of birth again", code="identity_check_required")
+        return practice, link
+
+    def link_balance(self, token: str, session: object) -> LinkBalance:
+        """What the link's patient owes now and whether the link is still open, for a verified pay session
+        (so the page can show the new balance once Stripe's webhook has paid the ledger)."""
+        practice, link = self._verified_link(token, session)
         state, account = self._link_state(practice, link)
-        self._refuse_closed(state)
+        due = self._plan_due(practice.id, link)
+        amount = link_amount(link, account.balance.owed_now_cents, due) if state == LINK_OPEN else 0
+        actor = Actor(ACTOR_ANONYMOUS, f"paylink:{link.id}")
+        self._audit(practice.id, actor, "paylink.balance", [link.patient_id], f"paylink:{link.id}")
+        return LinkBalance(practice, link, state, amount, account.balance)
+
+    def pay_link(self, token: str, session: object, requested: int | None) -> PaymentStart:
+        practice, link = self._verified_link(token, session)
+        state, account = self._link_state(practice, link)
+        self._refuse_closed(state, practice)
         cap = link_amount(link, account.balance.owed_now_cents, self._plan_due(practice.id, link))
         extra = {"source": "paylink", "paylink_id": link.id}
         if link.plan_id:
@@ -865,11 +915,11 @@ class Billing:
         return self._start(practice, [account], requested, Actor(ACTOR_ANONYMOUS, f"paylink:{link.id}"), extra, cap)
 
     @staticmethod
-    def _refuse_closed(state: str) -> None:
+    def _refuse_closed(state: str, practice: Practice) -> None:
         if state == LINK_PAID:
-            raise Gone("this balance has been paid; thank you", code="link_paid")
+            raise LinkClosed("this balance has been paid; thank you", "link_paid", practice)
         if state != LINK_OPEN:
-            raise Gone("this link has expired; ask the practice for a new one", code="link_expired")
+            raise LinkClosed("this link has expired; ask the practice for a new one", "link_expired", practice)
 
     # -- the Stripe webhook -------------------------------------------------------------------------
     def handle_webhook(self, raw: bytes, signature: str | None) -> WebhookOutcome:
@@ -912,6 +962,7 @@ class Billing:
                 return DUPLICATE, self.store.intent(practice_id, seen.payment_intent_id) or before
             if outcome == APPLIED:
                 if applied.lines:
+                    self.ledger_changed(practice_id, list(dict.fromkeys(x.patient_id for x in applied.lines)))
                     self._audit(
                         practice_id,
                         Actor(ACTOR_JOB, "stripe"),
@@ -986,6 +1037,7 @@ def gateway_for(d: Deps) -> PaymentGateway:
 
 
 def billing(d: Deps) -> Billing:
+    from chalicelib.analytics.handlers import ledger_changed
     from chalicelib.billing.store import BillingStore as DynamoBillingStore
     from chalicelib.identity.store import DynamoRates
     from chalicelib.platform.secrets import token_signing_key
@@ -1006,6 +1058,7 @@ def billing(d: Deps) -> Billing:
         rates=DynamoRates(),
         key=token_signing_key(),
         web_base_url=get_settings().web_base_url,
+        ledger_changed=ledger_changed,
     )
 
 

@@ -353,7 +353,11 @@ def open_share() -> Response:
     shared = image_service().open_share(body.get("token"), now)
     return respond(
         {
-            "practice": {"name": shared.practice.name, "phone": shared.practice.phone} if shared.practice else None,
+            "practice": (
+                {"name": shared.practice.name, "phone": shared.practice.phone, "zone": shared.practice.zone}
+                if shared.practice
+                else None
+            ),
             "patient": {"name": shared.patient.display_name} if shared.patient else None,
             "note": shared.share.note,
             "link_expires_at": _utc(shared.share.expires_at),

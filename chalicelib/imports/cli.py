@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         print("cannot tell what the file holds; pass --kind " + "|".join(KINDS), file=sys.stderr)
         return EXIT_FAILED
 
+    from chalicelib.analytics.handlers import after_import
     from chalicelib.audit.model import ACTOR_JOB
     from chalicelib.audit.service import Auditor
     from chalicelib.audit.store import AuditStore
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
                 actor_id="import-cli",
                 dry_run=args.dry_run,
                 events=deps().appointment_events,
+                tally=after_import(args.practice),
                 progress=None if args.quiet else ProgressLine(sys.stderr),
             )
     except ImportFileError as exc:

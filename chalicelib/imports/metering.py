@@ -36,9 +36,12 @@ class DynamoRequests:
         self.by_operation[getattr(model, "name", "?")] += 1
 
     def __enter__(self) -> DynamoRequests:
+        from chalicelib.platform.aws import client as raw_client
+
         seen: set[int] = set()
-        for model in _table_models():
-            client = model._get_connection().connection.client
+        # The low-level client (feedback and analytics roll-ups write through it) and every model's.
+        clients = [raw_client("dynamodb")] + [m._get_connection().connection.client for m in _table_models()]
+        for client in clients:
             if id(client) in seen:
                 continue
             seen.add(id(client))

@@ -7,6 +7,7 @@ from typing import Any
 
 from chalice import Blueprint, Response
 
+from chalicelib.analytics.handlers import after_import
 from chalicelib.imports.model import KINDS, ImportFileError
 from chalicelib.platform.api import respond, route
 from chalicelib.platform.deps import Deps, deps
@@ -87,6 +88,7 @@ def create_import(practice_id: str) -> Response:
             actor_id=caller.user_id,
             dry_run=params.get("dry_run", "").lower() in _TRUE,
             events=d.appointment_events,
+            tally=after_import(practice_id),
         )
     except ImportFileError as exc:
         raise Unprocessable(exc.message, code=exc.code) from exc

@@ -101,10 +101,12 @@ def import_file(
     dry_run: bool = False,
     events: AppointmentEvents | None = None,
     progress: Progress | None = None,
+    tally: Callable[[list[str]], object] | None = None,
 ) -> ImportReport:
     """Import one file into one practice and say what happened.
 
     Raises NotFound for an unknown practice and ImportFileError for a file that is not of ``kind``.
+    ``tally`` gets the ids of the appointments written, past ones included (analytics counts them).
     """
     if kind not in KINDS:
         raise ImportFileError("unknown_kind", f"kind must be one of {', '.join(KINDS)}")
@@ -125,6 +127,8 @@ def import_file(
         if events is not None:
             for event in run.appointment_events:
                 events.publish(event)
+        if tally is not None and run.written_appointments:
+            tally(run.written_appointments)
     return report
 
 
@@ -172,6 +176,7 @@ class _Run:
         self.known: dict[str, set[str]] = {}  # ids in this file or already stored, per entity
         self.touched_patients: set[str] = set()
         self.appointment_events: list[AppointmentChanged] = []
+        self.written_appointments: list[str] = []
 
     # -- read ------------------------------------------------------------------------------------------
     def _load(self) -> None:
@@ -346,6 +351,7 @@ class _Run:
             self.touched_patients |= set(value.patient_ids)
         elif isinstance(value, Appointment):
             self.touched_patients.add(value.patient_id)
+            self.written_appointments.append(value.id)
             self.appointment_events.extend(_events(self.practice.id, value, change, self.clock.now()))
 
 

@@ -1,4 +1,4 @@
-"""Staff routes for patients: the patient card."""
+"""Routes for patients: the staff patient card, and the patient's (or guardian's) own data export."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from chalicelib.appointments.serialize import appointment_json
 from chalicelib.patients import service
 from chalicelib.platform.api import respond, route
 from chalicelib.platform.deps import deps
-from chalicelib.platform.errors import NotFound
-from chalicelib.platform.request import staff_caller
+from chalicelib.platform.errors import NotFound, Unprocessable
+from chalicelib.platform.request import patient_caller, staff_caller
 
 bp = Blueprint(__name__)
 
@@ -41,3 +41,29 @@ def patient_card(practice_id: str, patient_id: str) -> Response:
             "appointments": [appointment_json(a, practice.zone) for a in card.appointments],
         }
     )
+
+
+EXPORT_FORMATS = ("fhir", "csv")  # chalicelib/patients/export.py FORMATS (not imported: it is loaded on use)
+
+
+@route(
+    bp,
+    "/patient/patients/{patient_id}/export",
+    summary="Download this patient's data (self or a dependant): a FHIR R4 Bundle (JSON) or CSV files in a zip",
+    auth="patient",
+    tag="patients",
+    query={"format": {"type": "string", "enum": list(EXPORT_FORMATS), "description": "fhir (default) or csv"}},
+)
+def patient_export(patient_id: str) -> Response:
+    caller = patient_caller(bp.current_request)
+    fmt = dict(bp.current_request.query_params or {}).get("format", "fhir")
+    if fmt not in EXPORT_FORMATS:
+        raise Unprocessable("format is fhir or csv", code="invalid_format")
+    d = deps()
+    from chalicelib.patients.export_store import StoreExportReader
+
+    done = service.export_patient(
+        d.practices, d.patients, StoreExportReader(d), d.auditor, d.clock.now(), caller, patient_id, fmt
+    )
+    disposition = f'attachment; filename="{done.filename}"'
+    return Response(done.body, {"Content-Type": done.content_type, "Content-Disposition": disposition}, 200)

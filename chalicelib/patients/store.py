@@ -140,6 +140,11 @@ class PatientStore:
         found = {i.patient_id: patient_from(i) for i in PatientItem.batch_get(keys)}
         return [found[pid] for pid in dict.fromkeys(patient_ids) if pid in found]
 
+    def guardians(self, practice_id: str, guardian_ids: list[str]) -> list[Guardian]:
+        """Guardian records by id (missing ids are left out); batch_get pages 100 keys at a time."""
+        keys = [(practice_pk(practice_id), f"GUARDIAN#{gid}") for gid in dict.fromkeys(guardian_ids)]
+        return sorted((guardian_from(i) for i in GuardianItem.batch_get(keys)), key=lambda g: g.id) if keys else []
+
     def put(self, practice_id: str, patient: Patient) -> None:
         patient_item(practice_id, patient).save()
         for link in contact_links_for(patient):

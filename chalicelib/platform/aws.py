@@ -12,6 +12,11 @@ from typing import Any
 # was lost (a read timeout), so these clients make one attempt and the senders retry only what the
 # provider refused (chalicelib/adapters/messaging.py).
 SEND_SERVICES = frozenset({"sesv2", "sns"})
+# Presigned image URLs must come from the one origin the pages' CSP allows in img-src,
+# https://<bucket>.s3.<region>.amazonaws.com (infra/resources.yaml). Left alone, botocore signs them
+# for the global https://<bucket>.s3.amazonaws.com, which that CSP refuses. With an AWS_ENDPOINT_URL
+# (moto, locally) URLs stay path-style on that endpoint.
+S3_ADDRESSING = {"addressing_style": "virtual", "us_east_1_regional_endpoint": "regional"}
 
 
 @cache
@@ -26,6 +31,7 @@ def client(service: str) -> Any:
         signature_version="s3v4" if service == "s3" else None,
         connect_timeout=5,
         read_timeout=15 if service in SEND_SERVICES else 60,
+        s3=S3_ADDRESSING if service == "s3" else None,
     )
     return boto3.client(service, config=config)
 

@@ -39,6 +39,9 @@ class Deps:
         from chalicelib.feedback.handlers import subscribe as feedback_subscribe
 
         feedback_subscribe(self)  # a completed visit plans its survey and may count a referral
+        from chalicelib.analytics.handlers import subscribe as analytics_subscribe
+
+        analytics_subscribe(self)  # every change keeps the analytics roll-ups in step
 
     @property
     def auditor(self) -> Auditor:

@@ -29,6 +29,7 @@ PERMISSIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "billing.refund": (_LEADS, "refund card payments"),
     "images.manage": (_CLINIC, "upload and view x-rays and photos"),
     "imports.run": (_LEADS, "import patients, appointments and ledgers"),
+    "analytics.view": (_ALL, "see appointment, message, recall and feedback analytics (no money)"),
     "analytics.money": (_LEADS, "see money analytics and ROI"),
     "settings.view": (_LEADS, "read the practice settings and reminder policy"),
     "settings.change": (_LEADS, "change settings and the reminder policy (versioned, audited)"),

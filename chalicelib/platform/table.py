@@ -18,7 +18,8 @@ Entity key templates (the capability ``store.py`` modules define the items):
 | waitlist entry    | PRACTICE#<p>      | WAIT#<id>                            |                                                   | PRACTICE#<p>#PATIENT#<id> / WAIT#<id>            |
 | waitlist offer    | PRACTICE#<p>      | OFFER#<id>                           | WAITLIST#OFFERS#OPEN / <next batch UTC>#<p>#<id> (only while open) |                                 |
 | calendar feed     | PRACTICE#<p>      | FEED#<contact holder id>             |                                                   |                                                  |
-| audit event       | PRACTICE#<p>      | AUDIT#<UTC instant>#<id>             |                                                   | PRACTICE#<p>#PATIENT#<id> / AUDIT#<UTC>#<id>     |
+| audit event       | PRACTICE#<p>      | AUDIT#<UTC instant>#<id> (staff events also carry actor_role, actor_name) |     | PRACTICE#<p>#PATIENT#<id> / AUDIT#<UTC>#<id>     |
+| audit-once mark   | PRACTICE#<p>      | AUDITONCE#<key> (e.g. ACCESSLOG#<patient>#<session digest>; TTL) |                      |                                                  |
 | one-time code     | PRACTICE#<p>      | OTP#<contact digest>                 |                                                   |                                                  |
 | patient session   | PRACTICE#<p>      | SESSION#<token digest>               |                                                   |                                                  |
 | rate counter      | PRACTICE#<p>      | RATE#<scope>#<key digest>#<window>   |                                                   |                                                  |
@@ -53,6 +54,10 @@ Entity key templates (the capability ``store.py`` modules define the items):
 | referral code     | PRACTICE#<p>      | REFCODE#<code>                       |                                                   |                                                  |
 | referral          | PRACTICE#<p>      | REFERRAL#<request id>                |                                                   |                                                  |
 | referred contact  | PRACTICE#<p>      | REFERRED#<E.164 or email>            |                                                   |                                                  |
+| analytics month   | PRACTICE#<p>      | ANALYTICS_MONTH#<YYYY-MM> (practice-local month; counters, see below) |                   |                                                  |
+| analytics totals  | PRACTICE#<p>      | ANALYTICS_TOTALS (owed, credit: every account now) |                                     |                                                  |
+| recall facts      | PRACTICE#<p>      | TALLY#PATIENT#<patient id>           | PRACTICE#<p>#RECALL / <last hygiene visit>#<patient> (once a hygiene visit is completed) |             |
+| account tally     | PRACTICE#<p>      | TALLY#ACCOUNT#<patient id>           | PRACTICE#<p>#OPENBAL / <oldest unpaid charge>#<patient> (only while the balance is above 0) |          |
 
 Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to the end):
 
@@ -75,7 +80,9 @@ Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to th
 | take an offer (first acceptor wins)              | in the booking transaction: OFFER# status open -> taken, WAIT# waiting -> fulfilled |
 | a contact's calendar feed                        | GetItem FEED#<holder>                                     |
 | phones and emails that may act for a patient    | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with LINK# |
-| a patient's access log (audit events)            | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with AUDIT# |
+| a patient's access log (audit events)            | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with AUDIT#, descending; a page is Limit n+1 from ExclusiveStartKey (the cursor: the last SK shown); "only others": filter actor <> the reader |
+| audit a patient's look at their log (once a session) | TransactWriteItems: Put AUDITONCE#ACCESSLOG#<patient>#<session> (attribute_not_exists) + Put AUDIT# (attribute_not_exists) |
+| a patient's data export                          | GetItem PATIENT#; Query GSI2 PRACTICE#<p>#PATIENT#<id> for LINK#, APPT#, IMAGE#, MSG#, INBOX#; Query PK LEDGER#<patient>#; BatchGetItem GUARDIAN#; GetItem CONTACTPREFS#, REMINDER_POLICY; BatchGetItem ADDRESS# |
 | the practice audit trail, newest first           | Query PK, SK begins_with AUDIT#, descending               |
 | a practice's import runs, newest first           | Query PK, SK begins_with IMPORT#, descending              |
 | one-time code / session / rate counter           | GetItem; writes are conditional or atomic ADD             |
@@ -122,6 +129,14 @@ Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to th
 | a referral code's patient                        | GetItem REFCODE#<code> (absent: a forged code, 404)      |
 | the referral a new patient came with             | GetItem REFERRED#<address>, then REFERRAL#<id>            |
 | count a referral (once)                          | TransactWriteItems: Update REFERRAL#<id> condition status = pending + Update FEEDBACK_MONTH#<month> ADD |
+| count appointments into the roll-ups (event, import, back-fill) | BatchGetItem APPT# and TALLY#PATIENT# (consistent), then TransactWriteItems: Update TALLY#PATIENT# SET applied, facts condition rev = <read>, Update ANALYTICS_MONTH#<m> ADD (appointment items are never written) |
+| back-fill the roll-ups                           | Query PK, SK begins_with APPT# (paged), as above per page; Query PK, SK begins_with LEDGER# (paged), accounts as below |
+| refresh an account (after ledger writes)         | GetItem TALLY#ACCOUNT# (consistent), Query PK, SK begins_with LEDGER#<patient># (consistent), TransactWriteItems: Update TALLY#ACCOUNT# condition rev = <read>, ANALYTICS_MONTH# ADD, ANALYTICS_TOTALS ADD |
+| record a sweep's outcomes and count them         | TransactWriteItems (90 touches a time): Put TOUCH# condition status = claimed, Update ANALYTICS_MONTH#<m> ADD sent/failed/parts |
+| count an opt-out, carrier block, suppression, unsubscribe, text received | TransactWriteItems: Update ADDRESS# condition "not yet in that state" (or Put INBOUND# attribute_not_exists) + Update ANALYTICS_MONTH#<m> ADD |
+| a 12-month analytics load                        | GetItem PRACTICE, GetItem SETTINGS, BatchGetItem ANALYTICS_MONTH# (24 months), BatchGetItem FEEDBACK_MONTH# (12), GetItem ANALYTICS_TOTALS |
+| worklists: overdue recall / aged balances / open inbox | Query GSI1 PRACTICE#<p>#RECALL, SK < <bound>, descending / GSI1 PRACTICE#<p>#OPENBAL, SK < <today-30>~ / GSI1 PRACTICE#<p>#INBOX#OPEN; one page (Limit) per call, the cursor is the LastEvaluatedKey |
+| worklist: tomorrow's unconfirmed                 | Query GSI1 PRACTICE#<p>#DAY#<tomorrow> (the day index), keep status booked |
 
 Expiring items (codes, sessions, counters, slot locks, waitlist entries and offers) carry ``expires_at`` (epoch seconds), the table's TTL attribute.
 TTL deletes late, so readers check expiry themselves. Sign-in invariants (chalicelib/identity/store.py):
@@ -163,6 +178,17 @@ counted and ``r#<referrer patient id>`` per referrer. NPS = round(100 * (pro - d
 thank-yous are reminder touches (kinds ``survey``, ``referral_thanks``; ids ``APPT#<appointment>#survey``,
 ``REFERRAL#<id>#thanks``); low scores and new-patient requests are INBOX# items (kinds ``low_score``,
 ``new_patient_request``).
+Analytics roll-ups (chalicelib/analytics/store.py and model.py): ANALYTICS_MONTH#<YYYY-MM> holds flat Number counters
+bumped with ADD, never SET: by the visit's local month ``completed``, ``no_show``, ``cancelled``, ``cancelled_late``,
+``held_tracked``, ``confirmed_before``, ``self_confirmed``; by the send's local month ``sms_sent``, ``sms_failed``,
+``sms_parts``, ``email_sent``, ``email_failed``, and by the state change's ``sms_bounced`` (carrier block),
+``sms_opted_out``, ``email_bounced`` (suppression), ``email_opted_out``, ``sms_inbound``; by the posting month
+``collected``, ``collected_online``, ``charged`` (cents); by the last completed visit's month ``last_visit`` and
+``hyg#<YYYY-MM-DD>`` (of those patients, the day of their latest open hygiene appointment; the recall share sums the
+18-month window's cells from today on). Each patient's TALLY#PATIENT# item carries ``applied`` (what each of their
+appointments' states put in the counters); a change, computed from the appointment as read after it changed, moves
+counters by the difference in one transaction conditioned on that item's ``rev``, so applying a change twice moves
+nothing and the loser of a race re-reads and applies only the rest.
 """
 
 from __future__ import annotations

@@ -69,12 +69,18 @@ def contact_record(ports: Ports, practice: Practice, patient: Patient) -> dict[s
             entry["soft_bounces"] = state.soft_bounces
             entry["unsubscribed"] = sorted(state.unsubscribed)
         addresses.append(entry)
+    hours = prefs.sending_hours or ports.store.policy(practice.id).sending_hours
     return {
         "patient_id": patient.id,
         "language": prefs.language or patient.language or "en",
         "zone": patient.zone or practice.zone,
+        "zone_is_patients": bool(patient.zone),
         "addresses": addresses,
         "preferences": prefs.as_dict(),
+        # What the sweep uses: the patient's own sending hours, else the practice's policy (08:00-21:00 by default).
+        "sending_hours": hours.as_dict(),
+        "sending_hours_source": "patient" if prefs.sending_hours else "practice",
+        "sms_number": number,
         "message_types": list(MESSAGE_TYPES),
     }
 

@@ -265,7 +265,7 @@ class MemoryReminderStore:
         stored.status = SENDING
         return True
 
-    def finish(self, touch: Touch, lease: datetime) -> bool:
+    def finish(self, touch: Touch, lease: datetime, zone: str = "UTC") -> bool:
         key = (touch.practice_id, touch.id)
         stored = self.touches.get(key)
         if stored is None or stored.status not in (SENDING, UNKNOWN) or stored.claimed_until != lease:
@@ -280,7 +280,9 @@ class MemoryReminderStore:
         stored.status, stored.reason = UNKNOWN, reason
         return True
 
-    def record(self, practice_id: str, touches: Iterable[Touch], caps: Iterable[tuple[str, str, int]] = ()) -> None:
+    def record(
+        self, practice_id: str, touches: Iterable[Touch], caps: Iterable[tuple[str, str, int]] = (), zone: str = "UTC"
+    ) -> None:
         for t in touches:
             self.touches[(t.practice_id, t.id)] = copy.deepcopy(t)
         for patient_id, day, count in caps:

@@ -682,6 +682,7 @@ class Touch:
     recall_due: date | None = None
     recipients: list[tuple[str, str]] = field(default_factory=list)  # plan-time (channel, address), guardians
     created_at: datetime | None = None
+    parts: int = field(default=0, compare=False)  # SMS segments of the text sent (not stored; analytics counts them)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ class _Blueprint(Blueprint):
 bp = _Blueprint(__name__)
 TAG = "reminders"
 POLICY_ROLES = roles_for("settings.change")
+CONTACT_ROLES = roles_for("patients.contact")
 
 _TOUCH = {
     "type": "object",
@@ -280,7 +281,7 @@ def staff_contact(practice_id: str, patient_id: str) -> Response:
     body=PREFS_SCHEMA,
 )
 def staff_preferences(practice_id: str, patient_id: str) -> Response:
-    caller = staff_caller(bp.current_request, practice_id)
+    caller = staff_caller(bp.current_request, practice_id, roles=CONTACT_ROLES)
     practice = _practice(practice_id)
     body = json_body(bp.current_request)
     d = deps()

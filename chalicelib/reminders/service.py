@@ -88,7 +88,7 @@ from chalicelib.reminders.model import (
     skip,
 )
 from chalicelib.reminders.ports import Ports
-from chalicelib.reminders.templates import MessageFacts, render
+from chalicelib.reminders.templates import MessageFacts, render, sms_segments
 
 LEASE = timedelta(minutes=5)
 SAFETY_LAG = timedelta(minutes=2)
@@ -548,7 +548,7 @@ def deliver_claimed(
     for appointment_id in run.replan:
         ports.replanned.append(appointment_id)
         replan_appointment(ports, practice.id, appointment_id, practice=practice, policy=policy)
-    ports.store.record(practice.id, batch, [(p, d, n) for (p, d), n in run.caps_written.items()])
+    ports.store.record(practice.id, batch, [(p, d, n) for (p, d), n in run.caps_written.items()], zone=practice.zone)
     for t in claimed:
         if t.status == FAILED and t.id in run.finished:
             metrics.add_metric(name="RemindersGaveUp", unit="Count", value=1)
@@ -622,7 +622,7 @@ class _Round:
         """Record a touch that reached the provider (sent, or refused), by itself and at once."""
         self.finished.add(t.id)
         try:
-            if not self.ports.store.finish(t, lease):
+            if not self.ports.store.finish(t, lease, self.practice.zone):
                 logger.warning("reminder touch settled by another run", extra={"touch_id": t.id})
         except Exception:
             logger.exception("reminder outcome not recorded yet", extra=self._ids(t))
@@ -634,7 +634,7 @@ class _Round:
         and the next run marks it unknown (never resent), which staff see."""
         for t, lease in self.unrecorded:
             try:
-                self.ports.store.finish(t, lease)
+                self.ports.store.finish(t, lease, self.practice.zone)
             except Exception:
                 logger.exception("reminder outcome not recorded", extra=self._ids(t))
 
@@ -782,6 +782,7 @@ def _send_rendered(
     rendered = render(facts, route.channel, policy.templates)
     if route.channel == SMS:
         origination = e164(str(practice.settings.get("sms_number") or practice.phone))
+        t.parts = sms_segments(rendered.text)
         return ports.sms.send(Sms(to=route.address, text=rendered.text, origination=origination))
     headers = {
         "List-Unsubscribe": f"<{facts.unsubscribe_url}>",

@@ -28,6 +28,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -42,6 +43,8 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.analytics.model import add_deltas, message_outcome, prune
+from chalicelib.analytics.store import typed_month_update
 from chalicelib.appointments.model import Appointment
 from chalicelib.appointments.store import AppointmentItem, appointment_from
 from chalicelib.inbox.model import Item
@@ -72,6 +75,7 @@ from chalicelib.reminders.model import (
 )
 
 BATCH_GET = 100
+RECORD_CHUNK = 90  # touches per outcome transaction (DynamoDB takes 100 items; the month counters need a few)
 
 
 def iso(at: datetime) -> str:
@@ -274,6 +278,10 @@ def _conditional_failed(exc: Exception) -> bool:
     return getattr(exc, "cause_response_code", "") == "ConditionalCheckFailedException"
 
 
+def _cancelled_by_condition(exc: TransactWriteError) -> bool:
+    return any(r is not None and r.code == "ConditionalCheckFailed" for r in (exc.cancellation_reasons or []))
+
+
 # --- the repository --------------------------------------------------------------------------------------
 
 
@@ -433,15 +441,27 @@ class ReminderStore:
             (TouchItem.status == CLAIMED) & (TouchItem.claimed_until == touch.claimed_until),
         )
 
-    def finish(self, touch: Touch, lease: datetime) -> bool:
+    def finish(self, touch: Touch, lease: datetime, zone: str = "UTC") -> bool:
         """Write the outcome of a touch we handed to the provider, if it is still ours (sending under
-        ``lease``, or marked unknown by a run that gave up on us: a late answer settles it)."""
+        ``lease``, or marked unknown by a run that gave up on us: a late answer settles it), in one
+        transaction with the analytics message counters it moves (by the practice-local month): an
+        outcome is recorded, and counted, once."""
+        month, counters = message_outcome(
+            touch.status, touch.channel, touch.sent_channel, touch.parts, touch.sent_at or touch.due, zone
+        )
+        deltas: dict[str, dict[str, int]] = {}
+        add_deltas(deltas, month, counters)
         try:
-            touch_item(touch).save(
-                condition=TouchItem.status.is_in(SENDING, UNKNOWN) & (TouchItem.claimed_until == lease)
-            )
-        except PutError as exc:
-            if _conditional_failed(exc):
+            with TransactWrite(connection=self._tx()) as tx:
+                tx.save(
+                    touch_item(touch),
+                    condition=TouchItem.status.is_in(SENDING, UNKNOWN) & (TouchItem.claimed_until == lease),
+                )
+                for m, c in sorted(prune(deltas).items()):
+                    item, actions = typed_month_update(touch.practice_id, m, c)
+                    tx.update(item, actions=actions)
+        except TransactWriteError as exc:
+            if _cancelled_by_condition(exc):
                 return False
             raise
         return True
@@ -459,25 +479,52 @@ class ReminderStore:
             (TouchItem.status == SENDING) & (TouchItem.claimed_until == touch.claimed_until),
         )
 
-    def record(self, practice_id: str, touches: Iterable[Touch], caps: Iterable[tuple[str, str, int]] = ()) -> None:
-        """Write the outcome of claimed touches (owned by the caller, so a plain batch put is safe),
-        and the daily-cap markers (patient id, local date, reminders that day), 25 items per request."""
-        with TableItem.batch_write() as batch:
-            for t in touches:
-                batch.save(touch_item(t))
-            for patient_id, day, count in caps:
-                batch.save(
-                    DailyCapItem(
-                        practice_pk(practice_id),
-                        f"REMINDED#{patient_id}#{day}",
-                        patient_id=patient_id,
-                        day=day,
-                        reminders=count,
-                        expires_at=int(
-                            (datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=3)).timestamp()
-                        ),
+    def record(
+        self, practice_id: str, touches: Iterable[Touch], caps: Iterable[tuple[str, str, int]] = (), zone: str = "UTC"
+    ) -> None:
+        """Write the outcome of claimed touches and the daily-cap markers (patient id, local date, reminders
+        that day). Each group of touches is one transaction with the analytics message counters it moves
+        (sent, failed, SMS parts; by the practice-local month), every touch conditioned on still being
+        claimed: an outcome is recorded, and counted, once."""
+        caps = list(caps)
+        if caps:
+            with TableItem.batch_write() as batch:
+                for patient_id, day, count in caps:
+                    batch.save(
+                        DailyCapItem(
+                            practice_pk(practice_id),
+                            f"REMINDED#{patient_id}#{day}",
+                            patient_id=patient_id,
+                            day=day,
+                            reminders=count,
+                            expires_at=int(
+                                (datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=3)).timestamp()
+                            ),
+                        )
                     )
-                )
+        touches = list(touches)
+        for first in range(0, len(touches), RECORD_CHUNK):
+            self._record(practice_id, touches[first : first + RECORD_CHUNK], zone)
+
+    def _record(self, practice_id: str, touches: list[Touch], zone: str) -> None:
+        deltas: dict[str, dict[str, int]] = {}
+        for t in touches:
+            month, counters = message_outcome(t.status, t.channel, t.sent_channel, t.parts, t.sent_at or t.due, zone)
+            add_deltas(deltas, month, counters)
+        try:
+            with TransactWrite(connection=self._tx()) as tx:
+                for t in touches:
+                    tx.save(touch_item(t), condition=TouchItem.status == CLAIMED)
+                for month, counters in sorted(prune(deltas).items()):
+                    item, actions = typed_month_update(practice_id, month, counters)
+                    tx.update(item, actions=actions)
+        except TransactWriteError as exc:
+            if not _cancelled_by_condition(exc):
+                raise
+            if len(touches) > 1:
+                for t in touches:
+                    self._record(practice_id, [t], zone)
+            # a single touch no longer claimed: another sweep took it over after our lease ran out
 
     def messages_for_patient(self, practice_id: str, patient_id: str, limit: int = 50) -> list[Touch]:
         out = []
@@ -612,28 +659,60 @@ class ReminderStore:
             AddressItem, practice_pk(practice_id), f"ADDRESS#{address}", base + actions, condition
         )
 
+    def _address_transition(
+        self, practice_id: str, address: str, actions: list[Any], before: Any, counter: str, at: datetime
+    ) -> None:
+        """Apply ``actions``; if the address was in the ``before`` state, count the change in the analytics
+        month roll-up in the same transaction, so a repeated notice or keyword counts once."""
+        base = [
+            AddressItem.address.set(address),
+            AddressItem.channel.set(_channel_of(address)),
+            AddressItem.item_type.set(AddressItem),
+        ]
+        month = at.astimezone(ZoneInfo(self._zone(practice_id))).strftime("%Y-%m")
+        try:
+            with TransactWrite(connection=self._tx()) as tx:
+                tx.update(
+                    AddressItem(practice_pk(practice_id), f"ADDRESS#{address}"),
+                    actions=base + actions,
+                    condition=before,
+                )
+                item, counted = typed_month_update(practice_id, month, {counter: 1})
+                tx.update(item, actions=counted)
+        except TransactWriteError as exc:
+            if not _cancelled_by_condition(exc):
+                raise
+            self._address_update(practice_id, address, actions)  # already so: refresh it, count nothing
+
+    def _zone(self, practice_id: str) -> str:
+        from chalicelib.practices.store import PracticeStore
+
+        practice = PracticeStore().get(practice_id)
+        return practice.zone if practice else "UTC"
+
     def set_sms_opt_out(self, practice_id: str, number: str, opted_out: bool, word: str, at: datetime) -> None:
         actions: list[Any] = [AddressItem.sms_opt_out.set(opted_out), AddressItem.sms_opt_out_word.set(word)]
         actions.append(AddressItem.sms_opt_out_at.set(at))
         if not opted_out:
             actions.append(AddressItem.sms_blocked.set(False))
-        self._address_update(practice_id, number, actions)
+            self._address_update(practice_id, number, actions)
+            return
+        was_in = AddressItem.sms_opt_out.does_not_exist() | (AddressItem.sms_opt_out == False)  # noqa: E712
+        self._address_transition(practice_id, number, actions, was_in, "sms_opted_out", at)
 
     def set_sms_blocked(self, practice_id: str, number: str, at: datetime) -> None:
-        self._address_update(
-            practice_id, number, [AddressItem.sms_blocked.set(True), AddressItem.sms_blocked_at.set(at)]
-        )
+        was_open = AddressItem.sms_blocked.does_not_exist() | (AddressItem.sms_blocked == False)  # noqa: E712
+        actions = [AddressItem.sms_blocked.set(True), AddressItem.sms_blocked_at.set(at)]
+        self._address_transition(practice_id, number, actions, was_open, "sms_bounced", at)
 
     def suppress_email(self, practice_id: str, email: str, reason: str, at: datetime) -> None:
-        self._address_update(
-            practice_id,
-            email,
-            [
-                AddressItem.email_suppressed.set(True),
-                AddressItem.suppressed_reason.set(reason),
-                AddressItem.suppressed_at.set(at),
-            ],
-        )
+        was_open = AddressItem.email_suppressed.does_not_exist() | (AddressItem.email_suppressed == False)  # noqa: E712
+        actions = [
+            AddressItem.email_suppressed.set(True),
+            AddressItem.suppressed_reason.set(reason),
+            AddressItem.suppressed_at.set(at),
+        ]
+        self._address_transition(practice_id, email, actions, was_open, "email_bounced", at)
 
     def count_soft_bounce(self, practice_id: str, email: str, message_id: str) -> AddressState | None:
         """+1 soft bounce, once per sent message (SNS may deliver a notice twice); None if already counted."""
@@ -666,8 +745,10 @@ class ReminderStore:
             ],
         )
 
-    def unsubscribe_email(self, practice_id: str, email: str, message_type: str) -> None:
-        self._address_update(practice_id, email, [AddressItem.unsubscribed.add({message_type})])
+    def unsubscribe_email(self, practice_id: str, email: str, message_type: str, at: datetime | None = None) -> None:
+        was_in = AddressItem.unsubscribed.does_not_exist() | ~AddressItem.unsubscribed.contains(message_type)
+        actions = [AddressItem.unsubscribed.add({message_type})]
+        self._address_transition(practice_id, email, actions, was_in, "email_opted_out", at or datetime.now(UTC))
 
     def resubscribe_email(self, practice_id: str, email: str, message_type: str) -> None:
         self._address_update(practice_id, email, [AddressItem.unsubscribed.delete({message_type})])
@@ -711,16 +792,22 @@ class ReminderStore:
         return out
 
     def first_sight(self, practice_id: str, message_id: str, at: datetime) -> bool:
-        """True the first time a provider message id is seen (inbound SMS are delivered at least once)."""
+        """True the first time a provider message id is seen (inbound SMS are delivered at least once);
+        the text is counted for analytics (inbound parts cost money) in the same transaction."""
+        month = at.astimezone(ZoneInfo(self._zone(practice_id))).strftime("%Y-%m")
+        seen = InboundSeenItem(
+            practice_pk(practice_id),
+            f"INBOUND#{message_id}",
+            message_id=message_id,
+            expires_at=int((at + timedelta(days=14)).timestamp()),
+        )
         try:
-            InboundSeenItem(
-                practice_pk(practice_id),
-                f"INBOUND#{message_id}",
-                message_id=message_id,
-                expires_at=int((at + timedelta(days=14)).timestamp()),
-            ).save(condition=InboundSeenItem.pk.does_not_exist())
-        except PutError as exc:
-            if _conditional_failed(exc):
+            with TransactWrite(connection=self._tx()) as tx:
+                tx.save(seen, condition=InboundSeenItem.pk.does_not_exist())
+                item, counted = typed_month_update(practice_id, month, {"sms_inbound": 1})
+                tx.update(item, actions=counted)
+        except TransactWriteError as exc:
+            if _cancelled_by_condition(exc):
                 return False
             raise
         return True

@@ -17,7 +17,21 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 _URL = re.compile(r"^https://[^\s<>\"']{3,500}$")
 MAX_LINKS = 8
 DEFAULT_PAYMENTS = {"card_payments": True, "text_to_pay": True, "pay_link_days": 14, "min_amount_cents": 100}
-SECTIONS = ("hours", "quiet_hours", "review_links", "payments")
+# ROI inputs (chalicelib/analytics): baseline no-show rate in basis points (None: measured from the first
+# months), production per visit and staff hour in cents (0: staff time is not counted as money), minutes per call.
+DEFAULT_ANALYTICS: dict[str, Any] = {
+    "baseline_no_show_bp": None,
+    "production_per_visit_cents": 20000,
+    "minutes_per_call": 3,
+    "staff_hour_cents": 0,
+}
+_ANALYTICS_LIMITS = {
+    "baseline_no_show_bp": (0, 10000),
+    "production_per_visit_cents": (0, 10_000_000),
+    "minutes_per_call": (0, 120),
+    "staff_hour_cents": (0, 100_000),
+}
+SECTIONS = ("hours", "quiet_hours", "review_links", "payments", "analytics")
 
 
 class SettingsError(ValueError):
@@ -33,6 +47,7 @@ class Settings:
     quiet_hours: dict[str, str] = field(default_factory=lambda: {"start": "08:00", "end": "21:00"})
     review_links: list[dict[str, str]] = field(default_factory=list)
     payments: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_PAYMENTS))
+    analytics: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_ANALYTICS))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -41,6 +56,7 @@ class Settings:
             "quiet_hours": dict(self.quiet_hours),
             "review_links": [dict(x) for x in self.review_links],
             "payments": dict(self.payments),
+            "analytics": dict(self.analytics),
         }
 
 
@@ -110,6 +126,26 @@ def _payments(raw: object, current: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _analytics(raw: object, current: dict[str, Any]) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise SettingsError("analytics", "analytics is an object")
+    unknown = set(raw) - set(_ANALYTICS_LIMITS)
+    if unknown:
+        raise SettingsError("analytics", f"unknown analytics setting {sorted(unknown)[0]!r}")
+    merged = {**DEFAULT_ANALYTICS, **current}
+    for name, (low, high) in _ANALYTICS_LIMITS.items():
+        if name not in raw:
+            continue
+        value = raw[name]
+        if value is None and name == "baseline_no_show_bp":
+            merged[name] = None  # measured from the first months
+        elif isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+            merged[name] = value
+        else:
+            raise SettingsError("analytics", f"{name} is a whole number from {low} to {high}")
+    return merged
+
+
 def apply_change(current: Settings, raw: dict[str, Any]) -> Settings:
     """The next version: sections left out stay as they are; anything invalid raises SettingsError."""
     unknown = set(raw) - {*SECTIONS, "version"}
@@ -121,6 +157,7 @@ def apply_change(current: Settings, raw: dict[str, Any]) -> Settings:
         quiet_hours=_quiet(raw["quiet_hours"]) if "quiet_hours" in raw else current.quiet_hours,
         review_links=_links(raw["review_links"]) if "review_links" in raw else current.review_links,
         payments=_payments(raw["payments"], current.payments) if "payments" in raw else current.payments,
+        analytics=_analytics(raw["analytics"], current.analytics) if "analytics" in raw else current.analytics,
     )
 
 

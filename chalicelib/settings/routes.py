@@ -31,6 +31,11 @@ SETTINGS_SCHEMA: dict[str, Any] = {
             "items": {"type": "object", "properties": {"label": {"type": "string"}, "url": {"type": "string"}}},
         },
         "payments": {"type": "object"},
+        "analytics": {
+            "type": "object",
+            "description": "ROI inputs: baseline_no_show_bp (null: measured), production_per_visit_cents, "
+            "minutes_per_call, staff_hour_cents",
+        },
     },
 }
 

@@ -16,7 +16,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.platform.table import TableItem, practice_pk
 from chalicelib.practices.model import Practice
 from chalicelib.practices.store import PracticeItem
-from chalicelib.settings.model import Settings
+from chalicelib.settings.model import DEFAULT_ANALYTICS, Settings
 
 
 class SettingsItem(TableItem, discriminator="PracticeSettings"):
@@ -40,6 +40,7 @@ def from_practice(practice: Practice) -> Settings:
         quiet_hours=dict(s.get("quiet_hours") or base.quiet_hours),  # type: ignore[call-overload]
         review_links=list(s.get("review_links") or []),  # type: ignore[call-overload]
         payments={**base.payments, **dict(s.get("payments") or {})},  # type: ignore[call-overload]
+        analytics={**base.analytics, **dict(s.get("analytics") or {})},  # type: ignore[call-overload]
     )
 
 
@@ -50,6 +51,7 @@ def _from_doc(version: int, doc: dict[str, Any]) -> Settings:
         quiet_hours=dict(doc.get("quiet_hours") or {}),
         review_links=list(doc.get("review_links") or []),
         payments=dict(doc.get("payments") or {}),
+        analytics={**DEFAULT_ANALYTICS, **dict(doc.get("analytics") or {})},
     )
 
 
@@ -92,6 +94,7 @@ class SettingsStore:
             "review_links": doc["review_links"],
             "payments": doc["payments"],
             "pay_link_days": doc["payments"]["pay_link_days"],
+            "analytics": doc["analytics"],
         }
         try:
             with TransactWrite(connection=SettingsItem._get_connection().connection) as txn:

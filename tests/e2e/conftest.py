@@ -107,6 +107,12 @@ def staff_session(stack: RunningStack, staff_answer: dict[str, Any]) -> dict[str
 # --- the browser -------------------------------------------------------------------------------
 
 
+def _counts_as_a_log(msg: Any) -> bool:
+    """A console line the pages wrote. localstripe's Stripe.js stand-in (local and tests only) announces
+    itself and each call it fakes; those lines are its own, never ours, and carry nothing of the patient's."""
+    return msg.type in {"log", "info", "debug"} and not str(msg.text).startswith("localstripe: ")
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
@@ -153,7 +159,7 @@ def open_page(browser: Any) -> Iterator[OpenPage]:
             )
         page = context.new_page()
         page.on("pageerror", lambda exc: watch.errors.append(str(exc)))
-        page.on("console", lambda msg: watch.logs.append(msg.text) if msg.type in {"log", "info", "debug"} else None)
+        page.on("console", lambda msg: watch.logs.append(msg.text) if _counts_as_a_log(msg) else None)
         contexts.append((context, watch))
         return page
 

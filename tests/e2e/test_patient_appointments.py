@@ -225,6 +225,11 @@ def test_inside_the_notice_period_the_page_offers_to_call_the_office(
 def test_an_appointment_can_be_added_to_a_calendar_and_the_feed_link_copied_and_turned_off(
     stack: RunningStack, open_page: OpenPage, patient_session: dict[str, Any]
 ) -> None:
+    # The session's other tests (the fuzzer among them) may have made this contact's feed: start without one.
+    status, _ = http_json(
+        "DELETE", f"{stack.api_url}/patient/calendar-feed", token=patient_session[PATIENT_SESSION_KEY]["token"]
+    )
+    assert status == 204
     page = open_home(stack, open_page, patient_session)
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=stack.web_url)
     with page.expect_download() as download:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.e2e.support import OpenPage, RunningStack
@@ -9,7 +11,16 @@ from tests.e2e.support import OpenPage, RunningStack
 pytestmark = pytest.mark.e2e
 
 
-@pytest.mark.parametrize("module", ["/patient/strings.js", "/staff/strings.js", "/staff/desk-strings.js"])
+WEB = Path(__file__).resolve().parents[2] / "web"
+# Every strings table under web/ (strings.js, <part>-strings.js): a new one cannot be left out.
+MODULES = sorted(
+    "/" + path.relative_to(WEB).as_posix()
+    for path in WEB.rglob("*strings.js")
+    if path.name == "strings.js" or path.name.endswith("-strings.js")
+)
+
+
+@pytest.mark.parametrize("module", MODULES)
 def test_every_language_has_every_string(module: str, stack: RunningStack, open_page: OpenPage) -> None:
     page = open_page("desktop")
     page.goto(f"{stack.web_url}/outbox/")

@@ -17,7 +17,9 @@ from chalice.test import Client
 from chalicelib.audit.store import AuditStore
 from chalicelib.billing.model import PAYMENT, REFUND
 from chalicelib.billing.service import instalments_due_between
+from chalicelib.platform.clock import FixedClock
 from chalicelib.platform.deps import Deps
+from tests import factories
 from tests.integration.billing_world import STRIPE_BASE, BillingWorld, make_world
 from tests.integration.conftest import StaffTokens
 
@@ -205,7 +207,7 @@ def test_a_card_decline_from_stripe_is_a_402_with_stripes_words(world: BillingWo
         response = world.post("/patient/payments", {}, world.patient_headers("PAT-A"))
     assert response.status_code == 402
     assert response.json_body["error"]["code"] == "card_declined"
-    assert "declined" in response.json_body["error"]["message"]
+    assert response.json_body["error"]["message"] == "Your card was declined. Nothing was charged."
 
 
 def test_the_overview_separates_what_is_owed_now_from_insurance_and_lists_statement_months(
@@ -243,7 +245,7 @@ def test_a_guarantors_statement_has_opening_balance_lines_payments_and_amount_du
     assert (s["closing_balance_cents"], s["amount_due_cents"]) == (8500, 8500)
     assert [x["posted_on"] for x in s["lines"]] == ["2027-03-02", "2027-03-05"]
     mine = world.api.http.get("/patient/statements/2027-03", headers=world.patient_headers("K1", "K2", holder="G1"))
-    assert mine.json_body["amount_due_cents"] == 8500
+    assert (mine.json_body["amount_due_cents"], mine.json_body["currency"]) == (8500, "usd")
 
 
 def test_a_statement_prints_as_a_clean_html_page(world: BillingWorld) -> None:
@@ -287,6 +289,75 @@ def test_a_texted_pay_link_checks_the_birth_date_then_starts_a_payment(
     form = stripe_http.requests[-1][1]
     assert form["metadata[paylink_id]"] == [sent.json_body["link_id"]]
     assert world.api.http.get("/pay/not-a-token").status_code == 404
+
+
+def _sent_link(world: BillingWorld, patient_id: str = "PAT-A") -> str:
+    sent = world.post(f"/practices/P1/patients/{patient_id}/pay-links", {"channel": "sms"}, world.staff_headers)
+    assert sent.status_code == 201, sent.body
+    return str(sent.json_body["url"].split("#", 1)[1])
+
+
+def test_a_verified_pay_session_reads_the_balance_and_sees_the_link_paid_once_the_webhook_pays_it(
+    world: BillingWorld,
+) -> None:
+    world.charge("PAT-A", "80.00")
+    token = _sent_link(world)
+    opened = world.api.http.get(f"/pay/{token}").json_body
+    assert opened["practice"]["zone"] == "America/New_York"
+    verified = world.post(f"/pay/{token}/verify", {"birth_date": "1990-04-02"}).json_body
+    assert verified["currency"] == "usd"
+    session = verified["session"]
+    before = world.post(f"/pay/{token}/balance", {"session": session})
+    assert before.status_code == 200, before.body
+    assert (before.json_body["status"], before.json_body["amount_cents"]) == ("open", 8000)
+    assert before.json_body["balance"]["owed_now_cents"] == 8000
+
+    other_token = _sent_link(world, "PAT-A")
+    for body in ({}, {"session": "not-a-session"}, {"session": token}):
+        refused = world.post(f"/pay/{token}/balance", body)
+        assert (refused.status_code, refused.json_body["error"]["code"]) == (401, "identity_check_required"), body
+    assert world.post(f"/pay/{other_token}/balance", {"session": session}).status_code == 401
+
+    meta = {"practice_id": "P1", "alloc": '{"PAT-A":8000}'}
+    event = {
+        "id": "evt_link",
+        "type": "payment_intent.succeeded",
+        "data": {"object": {"id": "pi_link", "amount": 8000, "metadata": meta}},
+    }
+    assert world.deliver(event).status_code == 200
+    after = world.post(f"/pay/{token}/balance", {"session": session}).json_body
+    assert (after["status"], after["amount_cents"], after["balance"]["owed_now_cents"]) == ("paid", 0, 0)
+    actions = [e.action for e in AuditStore().for_patient("P1", "PAT-A")]
+    assert actions.count("paylink.balance") == 2
+
+
+def test_a_paid_or_expired_link_answers_410_with_the_practices_phone_and_a_forged_one_404(
+    world: BillingWorld, clock: FixedClock
+) -> None:
+    phone = factories.maple().phone
+    world.charge("PAT-A", "80.00")
+    paid_token = _sent_link(world)
+    meta = {"practice_id": "P1", "alloc": '{"PAT-A":8000}'}
+    event = {
+        "id": "evt_all",
+        "type": "payment_intent.succeeded",
+        "data": {"object": {"id": "pi_all", "amount": 8000, "metadata": meta}},
+    }
+    assert world.deliver(event).status_code == 200
+    assert world.api.http.get(f"/pay/{paid_token}").json_body["status"] == "paid"
+    paid = world.post(f"/pay/{paid_token}/verify", {"birth_date": "1990-04-02"})
+    assert (paid.status_code, paid.json_body["error"]["code"]) == (410, "link_paid")
+    assert paid.json_body["error"]["phone"] == phone
+
+    world.charge("PAT-A", "10.00")
+    old_token = _sent_link(world)
+    clock.advance(days=31)
+    expired = world.api.http.get(f"/pay/{old_token}")
+    assert (expired.status_code, expired.json_body["error"]["code"]) == (410, "link_expired")
+    assert expired.json_body["error"]["practice"] == {"name": factories.maple().name, "phone": phone}
+    forged = world.api.http.get(f"/pay/{old_token[:-4]}AAAA")
+    assert forged.status_code == 404
+    assert "phone" not in forged.json_body["error"]
 
 
 def test_a_plan_splits_100_dollars_into_3333_3333_3334_and_the_reminder_engine_sees_them_due(

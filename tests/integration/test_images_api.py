@@ -17,7 +17,7 @@ from chalice.test import Client
 from PIL import Image as Picture
 
 from chalicelib.images.files import bucket_cors_rules
-from chalicelib.images.model import DICOM, PNG
+from chalicelib.images.model import DICOM, JPEG, PNG
 from chalicelib.platform.aws import client
 from chalicelib.platform.deps import Deps
 from chalicelib.platform.settings import get_settings
@@ -292,6 +292,14 @@ def test_the_bucket_cors_rules_let_the_site_upload_and_nobody_else(aws: None) ->
     assert stored[0]["AllowedOrigins"] == ["https://smile.example.test"]
 
 
+def test_the_local_bootstrap_gives_the_bucket_the_cors_rules_for_the_site_origin(aws: None) -> None:
+    stored = client("s3").get_bucket_cors(Bucket=get_settings().image_bucket)["CORSRules"]
+    (rule,) = bucket_cors_rules(get_settings().web_base_url)
+    assert [(r["AllowedOrigins"], sorted(r["AllowedMethods"])) for r in stored] == [
+        (rule["AllowedOrigins"], sorted(rule["AllowedMethods"]))
+    ]
+
+
 def test_the_local_demo_gives_a_patient_two_x_rays_and_a_photo_all_viewable(world: Client) -> None:
     from chalicelib.images.demo import load_demo
 
@@ -300,3 +308,41 @@ def test_the_local_demo_gives_a_patient_two_x_rays_and_a_photo_all_viewable(worl
     assert sorted(i["id"] for i in listed) == sorted(made)
     assert sorted(i["kind"] for i in listed) == ["bitewing", "intraoral_photo", "periapical"]
     assert all(i["thumbnail_url"] for i in listed)
+
+
+def test_image_urls_come_from_the_bucket_origin_the_production_csp_allows(world: Client) -> None:
+    """Presigned URLs are virtual-hosted on the regional endpoint: botocore's default (the global
+    <bucket>.s3.amazonaws.com) is not what the CloudFront CSP's img-src names, so images would not show."""
+    from tests.unit.test_infra_template import RESOURCES
+
+    processed_image("XR-A1", "PAT-A", ct_small())
+    view = world.http.get("/patient/images/XR-A1/url", headers=bearer("tok-pat-a")).json_body
+    settings = get_settings()
+    policy = RESOURCES["SiteHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    csp = str(policy["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Sub"])
+    bucket_name = str(RESOURCES["ImageBucket"]["Properties"]["BucketName"]["Sub"])
+    img_src = next(d.split()[1:] for d in csp.split(";") if d.split()[:1] == ["img-src"])
+    bucket_origins = [o for o in img_src if "amazonaws.com" in o]
+    assert len(bucket_origins) == 1, img_src  # the bucket, and nothing wider
+    allowed = bucket_origins[0].replace(bucket_name, settings.image_bucket).replace("${AWS::Region}", settings.region)
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(view["url"]))
+    assert origin == allowed
+    assert requests.get(view["url"], timeout=10).content.startswith(b"\x89PNG")
+
+
+def test_the_upload_url_is_on_the_bucket_origin_the_production_csp_lets_the_pages_post_to(
+    world: Client, staff: StaffTokens
+) -> None:
+    """The staff card posts the file straight to S3 from the browser: connect-src must name that origin."""
+    from tests.unit.test_infra_template import RESOURCES
+
+    started = _start(world, staff, jpeg_photo(), JPEG)
+    assert started.status_code == 201, started.body
+    policy = RESOURCES["SiteHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    csp = str(policy["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Sub"])
+    bucket_name = str(RESOURCES["ImageBucket"]["Properties"]["BucketName"]["Sub"])
+    connect_src = next(d.split()[1:] for d in csp.split(";") if d.split()[:1] == ["connect-src"])
+    (bucket_origin,) = [o for o in connect_src if "amazonaws.com" in o]
+    settings = get_settings()
+    allowed = bucket_origin.replace(bucket_name, settings.image_bucket).replace("${AWS::Region}", settings.region)
+    assert "{0.scheme}://{0.netloc}".format(urlsplit(started.json_body["upload"]["url"])) == allowed

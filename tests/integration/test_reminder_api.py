@@ -13,6 +13,8 @@ from moto.sns.models import sns_backends
 
 from chalicelib.patients.store import PatientStore
 from chalicelib.platform.deps import Deps
+from chalicelib.platform.permissions import roles_for
+from chalicelib.reminders.store import ReminderStore
 from tests import factories
 from tests.integration.conftest import StaffTokens
 from tests.integration.test_reminder_sweep import Book, maple, utc
@@ -136,6 +138,27 @@ def test_staff_see_the_contact_record_with_quiet_hours_and_languages(
         "+15555550150": "active",
         "pat-q@example.test": "active",
     }
+
+
+def test_every_role_holding_patients_contact_changes_one_choice_and_the_rest_and_an_unsubscribe_stay(
+    api: Client, maple: Book, staff: StaffTokens
+) -> None:
+    """What the staff card sends: only the boxes that changed. Nothing else moves, and a type the patient
+    unsubscribed from by link stays unsubscribed unless staff tick its Email box."""
+    PatientStore().put("P1", factories.patient("PAT-U", phone="+15555550152"))
+    ReminderStore().unsubscribe_email("P1", "pat-u@example.test", "recall")
+    path = "/practices/P1/patients/PAT-U/preferences"
+    for n, role in enumerate(roles_for("patients.contact")):
+        response = _put(api, path, {"channels": {"billing": {"sms": n % 2 == 1}}}, staff.headers("P1", role))
+        assert response.status_code == 200, (role, response.body)
+        channels = response.json_body["preferences"]["channels"]
+        assert channels["billing"] == {"email": True, "sms": n % 2 == 1}, role
+        assert channels["appointment_reminders"] == {"email": True, "sms": True}, role
+        email = next(a for a in response.json_body["addresses"] if a["channel"] == "email")
+        assert email["unsubscribed"] == ["recall"], role
+    ticked = _put(api, path, {"channels": {"recall": {"email": True}}}, staff.headers("P1", "front_desk"))
+    assert next(a for a in ticked.json_body["addresses"] if a["channel"] == "email")["unsubscribed"] == []
+    assert _put(api, path, {"language": "es"}, staff.headers("P2")).status_code == 404
 
 
 # --- public links --------------------------------------------------------------------------------------------

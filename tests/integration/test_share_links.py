@@ -62,6 +62,16 @@ def test_a_patient_shares_x_rays_with_another_dentist_who_opens_them_and_each_op
     ]
 
 
+def test_the_share_page_gets_the_practice_and_its_zone_and_of_the_patient_only_the_name(world: Client) -> None:
+    token = _share(world, "tok-pat-a", {"image_ids": ["XR-A1"], "days": 7}).json_body["token"]
+    body = _open(world, token).json_body
+    # The zone shows the link's expiry in the practice's time; contacts and birth date never leave.
+    assert body["practice"] == {"name": "Maple Dental", "phone": "+15555550100", "zone": "America/New_York"}
+    assert set(body["patient"]) == {"name"}
+    assert set(body) == {"practice", "patient", "note", "link_expires_at", "images", "expires_at"}
+    assert body["link_expires_at"] == "2027-03-17T15:00:00Z"
+
+
 def test_a_revoked_link_stops_opening_and_signs_nothing(
     world: Client, monkeypatch: pytest.MonkeyPatch, clock: FixedClock
 ) -> None:

@@ -436,6 +436,41 @@ def test_a_pay_link_is_texted_checks_the_birth_date_and_stops_once_paid(world: W
     assert (closed.value.status, closed.value.code) == (410, "link_paid")
 
 
+def test_a_verified_pay_session_follows_the_balance_until_the_webhook_has_paid_a_part_payment(world: World) -> None:
+    world.charge("PAT-A", "80.00")
+    token = token_of(world.billing.send_pay_link("P1", "PAT-A", "sms", None, world.staff).url)
+    ok = world.billing.verify_link(token, "1990-04-02")
+    start = world.billing.pay_link(token, ok.session, 3000)
+    before = world.billing.link_balance(token, ok.session)
+    assert (before.status, before.amount_cents, before.balance.owed_now_cents) == ("open", 8000, 8000)
+    world.deliver(succeeded("evt_part", start.payment_intent_id, 3000, world.gateway.intents[-1]["metadata"]))
+    after = world.billing.link_balance(token, ok.session)
+    assert (after.status, after.amount_cents, after.balance.owed_now_cents) == ("open", 5000, 5000)
+    world.billing.post_line("P1", "PAT-A", {"kind": "payment", "amount": "50.00"}, world.staff)
+    paid = world.billing.link_balance(token, ok.session)
+    assert (paid.status, paid.amount_cents, paid.balance.owed_now_cents) == ("paid", 0, 0)
+    assert actions(world).count("paylink.balance") == 3
+    with pytest.raises(ApiError) as refused:
+        world.billing.link_balance(token, None)
+    assert (refused.value.status, refused.value.code) == (401, "identity_check_required")
+
+
+def test_a_closed_link_names_the_practice_to_call_and_a_decline_reads_as_one_sentence(world: World) -> None:
+    world.charge("PAT-A", "80.00")
+    token = token_of(world.billing.send_pay_link("P1", "PAT-A", "sms", None, world.staff).url)
+    world.clock.advance(days=31)
+    with pytest.raises(ApiError) as gone:
+        world.billing.open_link(token)
+    body = gone.value.body()["error"]
+    assert (body["code"], body["phone"]) == ("link_expired", factories.maple().phone)
+    world.clock.advance(days=-31)
+    world.charge("PAT-B", "20.00")
+    world.gateway.fail_with = CardDeclined("Your card was declined.", "card_declined")
+    with pytest.raises(ApiError) as declined:
+        world.billing.start_payment(session("PAT-B", holder="PAT-B"), None, None)
+    assert declined.value.message == "Your card was declined. Nothing was charged."
+
+
 def test_a_pay_link_stops_when_the_balance_is_paid_some_other_way(world: World) -> None:
     world.charge("PAT-A", "80.00")
     token = token_of(world.billing.send_pay_link("P1", "PAT-A", "email", None, world.staff).url)

@@ -131,6 +131,20 @@ def test_showcase_people_have_their_own_contacts_and_upcoming_visits_in_one_to_t
     assert set(info.showcase) == {"patient", "guardian"}
 
 
+def test_one_adult_with_an_email_of_their_own_is_the_demo_contact_who_texted_stop(
+    full: tuple[dict[str, Any], demo.DemoInfo],
+) -> None:
+    bundle, info = full
+    assert info.texts_off is not None and info.texts_off.patient_refs
+    assert info.texts_off.email.endswith("@example.test") and info.texts_off.phone.startswith("+1555555")
+    assert info.texts_off.email not in {info.patient.email, info.guardian.email}
+    (ref,) = info.texts_off.patient_refs
+    (patient,) = [p for p in _resources(bundle, "Patient") if p["id"] == ref]
+    assert {t["value"] for t in patient["telecom"]} >= {info.texts_off.email}
+    small = demo.demo_bundle(ANCHOR, seed=3, patients=200)[1]
+    assert small.texts_off is not None  # the browser tests' demo has one too
+
+
 def test_a_small_demo_imports_without_a_single_rejection() -> None:
     bundle, info = demo.demo_bundle(ANCHOR, seed=3, patients=120)
     practice = demo.practice()

@@ -45,10 +45,54 @@ def test_the_check_refuses_a_function_zip_with_dependencies_in_it(tmp_path: Path
         package.check(tmp_path)
 
 
+SITE = "python/lib/python3.11/site-packages/"
+
+
+def _requirements(tmp_path: Path) -> Path:
+    path = tmp_path / "requirements.txt"
+    path.write_text("# shipped\npynamodb==6.1.0\nPyJWT[crypto]==2.15.1  # tokens\n")
+    return path
+
+
 def test_the_check_passes_an_app_only_function_zip(tmp_path: Path) -> None:
     _zip(tmp_path / "deployment.zip", ["app.py", "chalicelib/__init__.py", "chalice/app.py"])
-    _zip(tmp_path / "layer-deployment.zip", ["python/lib/python3.11/site-packages/pynamodb/models.py"])
-    assert package.check(tmp_path)["function_zip_mb"] < package.FUNCTION_LIMIT_MB
+    _zip(
+        tmp_path / "layer-deployment.zip",
+        [
+            f"{SITE}pynamodb/models.py",
+            f"{SITE}pynamodb-6.1.0.dist-info/METADATA",
+            f"{SITE}PyJWT-2.15.1.dist-info/METADATA",
+        ],
+    )
+    assert package.check(tmp_path, _requirements(tmp_path))["function_zip_mb"] < package.FUNCTION_LIMIT_MB
+
+
+def test_the_check_refuses_a_layer_without_a_pinned_requirement(tmp_path: Path) -> None:
+    # What chalice does when PyPI has no wheel for Lambda's platform: warn, and leave the package out.
+    _zip(tmp_path / "deployment.zip", ["app.py", "chalicelib/__init__.py"])
+    _zip(tmp_path / "layer-deployment.zip", [f"{SITE}pynamodb/models.py", f"{SITE}pynamodb-6.1.0.dist-info/METADATA"])
+    with pytest.raises(SystemExit, match=r"lacks pyjwt==2\.15\.1"):
+        package.check(tmp_path, _requirements(tmp_path))
+
+
+def test_the_check_refuses_a_layer_with_another_version_than_the_pin(tmp_path: Path) -> None:
+    _zip(tmp_path / "deployment.zip", ["app.py"])
+    _zip(
+        tmp_path / "layer-deployment.zip",
+        [f"{SITE}pynamodb-6.0.0.dist-info/METADATA", f"{SITE}PyJWT-2.15.1.dist-info/METADATA"],
+    )
+    with pytest.raises(SystemExit, match=r"lacks pynamodb==6\.1\.0"):
+        package.check(tmp_path, _requirements(tmp_path))
+
+
+def test_the_function_zip_loses_the_trees_bytecode(tmp_path: Path) -> None:
+    zip_path = _zip(
+        tmp_path / "deployment.zip",
+        ["app.py", "chalicelib/__init__.py", "chalicelib/__pycache__/__init__.cpython-311.pyc", "__pycache__/app.pyc"],
+    )
+    assert package.strip(zip_path, package._compiled) == 2
+    with zipfile.ZipFile(zip_path) as z:
+        assert sorted(z.namelist()) == ["app.py", "chalicelib/__init__.py"]
 
 
 def test_prod_puts_dependencies_in_a_layer() -> None:

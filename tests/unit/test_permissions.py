@@ -1,9 +1,12 @@
+import json
+import re
 from pathlib import Path
 
 from chalicelib.platform.auth import STAFF_ROLES
 from chalicelib.platform.permissions import PERMISSIONS, ROLES, allows, markdown_table, permissions_of, roles_for
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
 
 
 def test_the_readme_shows_the_permission_table_the_code_enforces() -> None:
@@ -27,3 +30,14 @@ def test_clinical_staff_upload_images_and_the_front_desk_posts_payments() -> Non
     assert allows("clinical", "images.manage") and not allows("front_desk", "images.manage")
     assert allows("front_desk", "billing.post") and not allows("clinical", "billing.post")
     assert "inbox.work" in permissions_of("front_desk")
+
+
+def test_the_dashboards_copy_of_the_grants_matches_the_table_for_every_permission_it_names() -> None:
+    """web/staff/desk.js hides controls the API would refuse; a stale copy would hide or show the wrong ones."""
+    text = (ROOT / "web" / "staff" / "desk.js").read_text(encoding="utf-8")
+    block = re.search(r"const GRANTS = \{(.*?)\};", text, re.S)
+    assert block
+    grants = {name: json.loads(roles) for name, roles in re.findall(r'"([a-z_.]+)":\s*(\[[^\]]*\])', block.group(1))}
+    assert {"billing.post", "billing.refund", "images.manage", "patients.contact"} <= set(grants)
+    for name, roles in grants.items():
+        assert tuple(roles) == roles_for(name), name

@@ -10,7 +10,13 @@ from chalice import Response
 
 import app as _app  # noqa: F401 - registers every route
 from chalicelib.platform.api import OPERATIONS
-from chalicelib.platform.headers import content_security_policy, page_headers, security_headers
+from chalicelib.platform.headers import (
+    STRIPE_JS,
+    content_security_policy,
+    localstripe_sources,
+    page_headers,
+    security_headers,
+)
 from tests.integration.test_isolation_matrix import classify
 from tests.unit.test_infra_template import RESOURCES
 
@@ -46,7 +52,9 @@ def test_the_production_pages_forbid_inline_script_and_framing_and_demand_https(
 
 
 def test_the_local_pages_get_the_same_policy_as_production_without_hsts() -> None:
-    csp = content_security_policy(("http://127.0.0.1:1",), ("http://127.0.0.1:2",), ("http://127.0.0.1:3",))
+    csp = content_security_policy(
+        ("http://127.0.0.1:1",), localstripe_sources("http://127.0.0.1:2"), ("http://127.0.0.1:3",)
+    )
     local = _directives(csp)
     production = _directives(str(_site_policy()["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Sub"]))  # type: ignore[index]
     assert set(local) == set(production)
@@ -55,6 +63,37 @@ def test_the_local_pages_get_the_same_policy_as_production_without_hsts() -> Non
     assert "'unsafe-inline'" not in csp
     assert "Strict-Transport-Security" not in page_headers(csp, production=False)
     assert page_headers(csp, production=True)["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_the_pages_may_post_uploads_to_the_image_bucket_origin_they_show_images_from_and_no_wider() -> None:
+    production = _directives(str(_site_policy()["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Sub"]))  # type: ignore[index]
+    bucket_img = [o for o in production["img-src"] if "amazonaws.com" in o]
+    bucket_connect = [o for o in production["connect-src"] if "amazonaws.com" in o]
+    assert len(bucket_img) == 1 and bucket_connect == bucket_img
+    local = _directives(content_security_policy(("http://127.0.0.1:1",), image_origins=("http://127.0.0.1:3",)))
+    assert "http://127.0.0.1:3" in local["connect-src"] and "http://127.0.0.1:3" in local["img-src"]
+    assert "*" not in " ".join(local["connect-src"] + production["connect-src"])
+
+
+def test_stripe_gets_exactly_what_stripe_js_needs_in_production_and_localstripe_no_frames_locally() -> None:
+    production = _directives(str(_site_policy()["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Sub"]))  # type: ignore[index]
+    stated = _directives(content_security_policy(stripe=STRIPE_JS))
+    bucket = [o for o in production["connect-src"] if "amazonaws.com" in o]  # the image bucket, tested above
+    production["connect-src"] = [o for o in production["connect-src"] if o not in bucket]
+    for name in ("script-src", "connect-src", "frame-src"):
+        assert production[name] == stated[name], name
+    assert production["script-src"] == ["'self'", "https://js.stripe.com", "https://*.js.stripe.com"]
+    assert production["connect-src"] == ["'self'", "https://api.stripe.com"]
+    assert production["frame-src"] == [
+        "'self'",
+        "https://js.stripe.com",
+        "https://*.js.stripe.com",
+        "https://hooks.stripe.com",
+    ]
+    local = _directives(content_security_policy(("http://127.0.0.1:1",), localstripe_sources("http://127.0.0.1:2")))
+    assert local["script-src"] == ["'self'", "http://127.0.0.1:2"]
+    assert local["connect-src"] == ["'self'", "http://127.0.0.1:1", "http://127.0.0.1:2"]
+    assert local["frame-src"] == ["'self'"]
 
 
 def test_api_answers_say_no_store_unless_the_route_chose_a_cache_policy() -> None:

@@ -40,13 +40,15 @@ export function createApi(apiBase, hooks = {}) {
   /**
    * @param {string} method
    * @param {string} path starting with "/"
-   * @param {{body?: unknown, auth?: boolean, timeoutMs?: number, text?: boolean}} options
+   * @param {{body?: unknown, auth?: boolean, timeoutMs?: number, text?: boolean, blob?: boolean, accept?: string}} options
    *   auth: send the bearer token, and treat a 401 as "the session is over".
    *   text: answer the body as text (a calendar file, say) instead of parsing JSON.
+   *   blob: answer the body as a Blob (a download); accept: the Accept header to send (a binary answer
+   *   such as application/zip needs its own type there, or the API refuses to send it).
    */
   async function request(method, path, options = {}) {
-    const { body, auth = false, timeoutMs = DEFAULT_TIMEOUT_MS, text: asText = false } = options;
-    const headers = { Accept: asText ? "*/*" : "application/json" };
+    const { body, auth = false, timeoutMs = DEFAULT_TIMEOUT_MS, text: asText = false, blob: asBlob = false, accept = "" } = options;
+    const headers = { Accept: accept || (asText || asBlob ? "*/*" : "application/json") };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (auth) {
       const token = hooks.token ? hooks.token() : null;
@@ -72,6 +74,7 @@ export function createApi(apiBase, hooks = {}) {
     }
     let data = null;
     if (response.status !== 204) {
+      if (asBlob && response.ok) return response.blob();
       const text = await response.text();
       if (asText && response.ok) return text;
       if (text) {
@@ -99,6 +102,7 @@ export function createApi(apiBase, hooks = {}) {
   return {
     get: (path, options) => request("GET", path, options),
     post: (path, body, options) => request("POST", path, { ...options, body: body === undefined ? {} : body }),
+    put: (path, body, options) => request("PUT", path, { ...options, body: body === undefined ? {} : body }),
     del: (path, options) => request("DELETE", path, options),
   };
 }

@@ -1446,8 +1446,13 @@ function sectionContext() {
     api,
     config,
     practice: state.practice,
-    lang: state.lang,
-    t: state.t,
+    // Live, not copied: a section redrawn after a language change reads the new language.
+    get lang() {
+      return state.lang;
+    },
+    get t() {
+      return state.t;
+    },
     argument: sectionArgument(),
     show,
     nav: (current) => sectionNav(state.t, current),
@@ -1479,6 +1484,12 @@ async function route() {
 
 window.addEventListener("hashchange", () => {
   route();
+});
+
+// The skip link's "#main" would name a section (and so go home): move focus to the content instead.
+document.querySelector(".skip-link")?.addEventListener("click", (event) => {
+  event.preventDefault();
+  focusHeading(el.main);
 });
 
 boot();

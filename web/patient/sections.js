@@ -16,6 +16,10 @@ export const HOME = "appointments";
 export const SECTIONS = [
   // [hash, nav string key, loader]
   [HOME, "nav.appointments", null],
+  ["billing", "nav.billing", () => import("./billing.js")],
+  ["images", "nav.images", () => import("./images.js")],
+  ["contact", "nav.contact", () => import("./contact.js")],
+  ["privacy", "nav.privacy", () => import("./privacy.js")],
 ];
 
 /** The section the address names, or HOME for an empty or unknown hash. */

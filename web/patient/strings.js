@@ -198,6 +198,10 @@ export const STRINGS = {
     nav: {
       label: "Sections",
       appointments: "Appointments",
+      billing: "Billing",
+      images: "X-rays & photos",
+      contact: "Contact preferences",
+      privacy: "Privacy",
     },
     errors: {
       generic: "Something went wrong on our side. Please try again in a moment.",
@@ -435,6 +439,10 @@ export const STRINGS = {
     nav: {
       label: "Secciones",
       appointments: "Citas",
+      billing: "Pagos",
+      images: "Radiografías y fotos",
+      contact: "Preferencias de contacto",
+      privacy: "Privacidad",
     },
     errors: {
       generic: "Algo salió mal de nuestro lado. Inténtelo de nuevo en un momento.",

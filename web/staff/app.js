@@ -9,10 +9,12 @@ import { addDays, dayLabel, isIsoDay, partsInZone, todayIn, zoneName } from "../
 import { STRINGS } from "./strings.js";
 import { actionsCell, sortControl, sortRows } from "./dayactions.js";
 import { currentSection, deskT, sectionNav } from "./desk.js";
+import { showAnalytics } from "./analytics.js";
 import { showAudit } from "./audit.js";
 import { showInbox } from "./inbox.js";
 import { showPatients } from "./patients.js";
 import { showSettings } from "./settings.js";
+import { showWorklists } from "./worklists.js";
 
 const SESSION_KEY = "chairside.staff.session";
 const ACTIVITY_KEY = "chairside.staff.lastActive";
@@ -543,7 +545,10 @@ function deskContext() {
     apiBase: config.apiBase,
     token: () => (currentSession() || {}).token || null,
     onUnauthorized: () => endSession("expired"),
-    lang: state.lang,
+    // Read when a view draws, so a view drawn again after a language change speaks the new language.
+    get lang() {
+      return state.lang;
+    },
     practiceId: s.practiceId || config.practiceId,
     zone: (state.practice && state.practice.zone) || "UTC",
     role: (state.me && state.me.role) || s.role || "",
@@ -564,7 +569,13 @@ function route() {
   if (section === "inbox") return showInbox(deskContext());
   if (section === "audit") return showAudit(deskContext());
   if (section === "settings") return showSettings(deskContext());
-  if (name && name !== "day") window.history.replaceState(null, "", "#day");
+  if (section === "analytics") return showAnalytics(deskContext());
+  if (section === "worklists") return showWorklists(deskContext());
+  if (name === "day" && isIsoDay(arg)) {
+    state.date = arg; // a worklist row's "#day/<date>" opens that day's sheet
+    rememberDate(arg);
+    window.history.replaceState(null, "", `${window.location.search}#day`);
+  } else if (name && name !== "day") window.history.replaceState(null, "", "#day");
   return showDay();
 }
 

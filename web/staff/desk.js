@@ -8,21 +8,28 @@ import { STRINGS } from "./desk-strings.js";
 export const SECTIONS = [
   // [hash, string key, permission that shows it (null: every role)]
   ["day", "nav.day", null],
+  ["worklists", "nav.worklists", null],
   ["patients", "nav.patients", "patients.view"],
   ["inbox", "nav.inbox", "inbox.work"],
+  ["analytics", "nav.analytics", "analytics.view"],
   ["audit", "nav.audit", "audit.view"],
   ["settings", "nav.settings", "settings.view"],
 ];
 
 // The same grants as chalicelib/platform/permissions.py, used only to hide links the API would refuse.
 const GRANTS = {
+  "schedule.view": ["owner", "manager", "front_desk", "clinical"],
   "patients.view": ["owner", "manager", "front_desk", "clinical"],
+  "analytics.view": ["owner", "manager", "front_desk", "clinical"],
+  "analytics.money": ["owner", "manager"],
   "inbox.work": ["owner", "manager", "front_desk"],
   "audit.view": ["owner", "manager"],
   "settings.view": ["owner", "manager"],
   "settings.change": ["owner", "manager"],
   "billing.post": ["owner", "manager", "front_desk"],
   "images.manage": ["owner", "manager", "clinical"],
+  "billing.refund": ["owner", "manager"],
+  "patients.contact": ["owner", "manager", "front_desk", "clinical"],
 };
 
 export function can(role, permission) {

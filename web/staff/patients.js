@@ -1,8 +1,14 @@
 // Patients: search by the start of a name, phone or email, and the patient card composed from the
 // card, contact, family, messages, ledger, images and audit APIs (each section only if the role may see it).
+// Contacts, ledger and images are live parts with their own actions (card-contact.js, card-billing.js,
+// card-images.js): each reloads itself after an action and says what happened in its own live region.
 
 import { busyButton, focusHeading, h } from "../common/dom.js";
-import { can, deskT, errorText, localTime, money, practicePath, section, sectionNav, statusLine } from "./desk.js";
+import { ensureStyles } from "./card-actions.js";
+import { ledgerSection } from "./card-billing.js";
+import { contactSection } from "./card-contact.js";
+import { imagesSection } from "./card-images.js";
+import { can, deskT, errorText, localTime, practicePath, section, sectionNav, statusLine } from "./desk.js";
 
 let lastQuery = "";
 
@@ -68,6 +74,7 @@ function list(items, empty, render) {
 }
 
 async function showCard(ctx, patientId) {
+  ensureStyles();
   const t = deskT(ctx.lang);
   const id = encodeURIComponent(patientId);
   const title = h("h1", { id: "card-title" }, t("patients.card"));
@@ -86,12 +93,9 @@ async function showCard(ctx, patientId) {
     if (err.status !== 401) body.replaceChildren(h("p", { class: "form-error", role: "alert" }, errorText(err, ctx.lang)));
     return;
   }
-  const [contact, family, messages, ledger, images, audit] = await Promise.all([
-    optional("patients.view", `/patients/${id}/contact`),
+  const [family, messages, audit] = await Promise.all([
     optional("patients.view", `/patients/${id}/family`),
     optional("patients.view", `/patients/${id}/messages`),
-    optional("billing.post", `/patients/${id}/ledger`),
-    optional("images.manage", `/patients/${id}/images`),
     optional("audit.view", `/patients/${id}/audit`),
   ]);
   const zone = card.zone || ctx.zone;
@@ -100,12 +104,7 @@ async function showCard(ctx, patientId) {
   body.setAttribute("aria-busy", "false");
   body.replaceChildren(
     h("p", { class: "hint" }, t("patients.viewed")),
-    section(
-      t("patients.contacts"),
-      "card-contacts",
-      h("p", null, [card.birth_date ? t("patients.born", { date: card.birth_date }) : "", card.phone, card.email, (card.language || "").toUpperCase()].filter(Boolean).join(" · ")),
-      guard(contact, (c) => list(c.addresses, t("patients.none_"), (a) => `${a.address} · ${a.relation} · ${a.label || a.status}`)),
-    ),
+    contactSection(ctx, patientId, card),
     section(
       t("patients.family"),
       "card-family",
@@ -117,23 +116,8 @@ async function showCard(ctx, patientId) {
       "card-appointments",
       list(card.appointments, t("patients.noAppointments"), (a) => `${localTime(a.start, zone, ctx.lang)} · ${a.status}`),
     ),
-    section(
-      t("patients.ledger"),
-      "card-ledger",
-      guard(ledger, (l) =>
-        h(
-          "div",
-          null,
-          h("p", { class: "balance" }, t("patients.balance", { amount: money(l.balance ? l.balance.total_cents : 0, ctx.lang) })),
-          list((l.lines || []).slice(0, 10), t("patients.none_"), (x) => `${x.posted_on || x.date || ""} · ${x.kind || ""} · ${money(x.amount_cents ?? 0, ctx.lang)} ${x.description || ""}`),
-        ),
-      ),
-    ),
-    section(
-      t("patients.images"),
-      "card-images",
-      guard(images, (i) => list(i.images, t("patients.noImages"), (x) => `${x.taken_on || ""} · ${x.kind || x.content_type || ""} · ${x.status || ""}`)),
-    ),
+    ledgerSection(ctx, patientId),
+    imagesSection(ctx, patientId),
     section(
       t("patients.messagesSent"),
       "card-sent",
