@@ -20,6 +20,7 @@ PATIENTS = 2000
 def run() -> Iterator[tuple[str, str]]:
     saved = {k: os.environ.pop(k, None) for k in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE")}
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ.setdefault("TOKEN_SIGNING_KEY", "bench-signing-key-not-secret")  # the demo signs survey and feed links
     try:
         from moto import mock_aws
 
