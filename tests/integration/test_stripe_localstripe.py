@@ -135,6 +135,8 @@ def test_a_card_payment_confirmed_at_localstripe_pays_the_ledger_through_its_sig
     wait_for(lambda: any(x.kind == PAYMENT for x in world.lines("PAT-A")))
     assert [(x.amount_cents, x.payment_intent_id) for x in world.lines("PAT-A") if x.kind == PAYMENT] == [(12500, pi)]
     assert world.balance("PAT-A") == 0
+    # The forwarder notes the status once the app has answered, a moment after the ledger line is written.
+    wait_for(lambda: bool(world.deps.extras["forwarder"].deliveries))
     assert world.deps.extras["forwarder"].deliveries == [200]
     assert len(world.email.sent) == 1
 
