@@ -317,6 +317,7 @@ class MemoryReminderStore:
         caps: Iterable[tuple[str, str]],
         recall_patient_ids: Iterable[str] = (),
         with_practice: bool = False,
+        for_sending: bool = False,
     ) -> Snapshot:
         snap = Snapshot()
         if with_practice:

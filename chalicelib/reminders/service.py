@@ -526,6 +526,7 @@ def deliver_claimed(
             [t.patient_id for t in claimed],
             [(t.patient_id, cap_day) for t in claimed if t.kind == REMINDER],
             [t.patient_id for t in claimed if t.kind == RECALL_TOUCH],
+            for_sending=True,
         )
     wanted_addresses: list[str] = []
     for t in claimed:

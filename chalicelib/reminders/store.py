@@ -643,10 +643,13 @@ class ReminderStore:
         caps: Iterable[tuple[str, str]],
         recall_patient_ids: Iterable[str] = (),
         with_practice: bool = False,
+        for_sending: bool = False,
     ) -> Snapshot:
         """Appointments, patients, their preferences, daily-cap markers, recall records (and the
         practice with its reminder policy), read with BatchGetItem: 100 keys a request, unprocessed
-        keys retried by pynamodb."""
+        keys retried by pynamodb. ``for_sending`` (the sweep's re-read) asks only for what deciding and
+        rendering read (a ProjectionExpression): appointments come back without their history, holds and
+        notes, so smaller answers (fewer read bytes on DynamoDB, less to parse here)."""
         from chalicelib.practices.store import PracticeItem, practice_from
 
         pk = practice_pk(practice_id)
@@ -658,7 +661,7 @@ class ReminderStore:
         keys += [(pk, f"REMINDED#{p}#{d}") for p, d in dict.fromkeys(caps)]
         keys += [(pk, f"RECALL#{p}") for p in dict.fromkeys(recall_patient_ids)]
         snap = Snapshot()
-        for item in _batch_get(keys):
+        for item in _batch_get(keys, _SENDING_FIELDS if for_sending and not with_practice else None):
             if isinstance(item, AppointmentItem):
                 snap.appointments[item.appointment_id] = appointment_from(item)
             elif isinstance(item, PatientItem):
@@ -915,9 +918,45 @@ def _same(attribute: Any, value: datetime | None) -> Any:
     return attribute.does_not_exist() if value is None else attribute == value
 
 
-def _batch_get(keys: list[tuple[str, str]]) -> Iterator[TableItem]:
+def _batch_get(keys: list[tuple[str, str]], attributes: Sequence[str] | None = None) -> Iterator[TableItem]:
     for start in range(0, len(keys), BATCH_GET):
-        yield from TableItem.batch_get(keys[start : start + BATCH_GET])
+        yield from TableItem.batch_get(keys[start : start + BATCH_GET], attributes_to_get=attributes)
+
+
+def _names(*attributes: Any) -> list[str]:
+    return [a.attr_name for a in attributes]
+
+
+# What the sweep's re-read needs of each item it reads (its snapshot ``for_sending``).
+_SENDING_FIELDS = list(
+    dict.fromkeys(
+        _names(TableItem.pk, TableItem.sk, TableItem.item_type)
+        + _names(
+            AppointmentItem.appointment_id,
+            AppointmentItem.patient_id,
+            AppointmentItem.provider_id,
+            AppointmentItem.operatory_id,
+            AppointmentItem.type_id,
+            AppointmentItem.start,
+            AppointmentItem.end,
+            AppointmentItem.status,
+        )
+        + _names(
+            PatientItem.patient_id,
+            PatientItem.given_name,
+            PatientItem.family_name,
+            PatientItem.birth_date,
+            PatientItem.phone,
+            PatientItem.email,
+            PatientItem.language,
+            PatientItem.zone,
+            PatientItem.active,
+        )
+        + _names(PrefsItem.channels, PrefsItem.sending_start, PrefsItem.sending_end, PrefsItem.language)
+        + _names(DailyCapItem.patient_id, DailyCapItem.day, DailyCapItem.reminders)
+        + _names(RecallItem.patient_id, RecallItem.last_visit, RecallItem.due)
+    )
+)
 
 
 class StoreConfirmer:
