@@ -12,15 +12,19 @@ Invariants:
 - A notice (cancelled, moved) has a fixed id: it is created once whatever happens to the event, then
   delivered at once through the same claim-send-record path as the sweep.
 - The sweep reads the due index from its watermark to now, claims each touch with a conditional
-  update (so concurrent or re-delivered runs never send twice), re-reads the appointment and the
-  patient, decides, and for a send: marks the touch "sending" (conditional on still holding the
-  claim), calls the provider, and records the outcome with the provider message id at once, by itself.
+  update (100 to a transaction, each by itself if it is cancelled; so concurrent or re-delivered runs
+  never send twice), re-reads the appointment and the patient, decides, and sends in groups of
+  ``SEND_GROUP``: marks the group "sending" (conditional on still holding each claim), calls the
+  provider for each, and records the outcomes with the provider message ids at once, in one
+  transaction (each conditioned on our lease; each by itself if one condition cancels it).
 - Delivery is at most once. A send the provider refused (throttled, rejected, its own 5xx,
   unreachable) is retried with backoff, at most ``MAX_SEND_ATTEMPTS`` times, then "failed". A send
   whose outcome is not known (the answer was lost, or the run died between the provider accepting it
   and the record) is never retried: the next run finds the touch still "sending" after its lease and
-  marks it "unknown". Failed and unknown touches show in the reminder history, as "failed delivery"
-  items in the staff inbox, and in the metrics (RemindersFailed, RemindersUnknown, ReminderSendErrors).
+  marks it "unknown". A run killed part-way through a group leaves that whole group (at most
+  ``SEND_GROUP`` touches) unknown, since nobody can tell which of them went out. Failed and unknown
+  touches show in the reminder history, as "failed delivery" items in the staff inbox, and in the
+  metrics (RemindersFailed, RemindersUnknown, ReminderSendErrors).
 - A run that dies after claiming leaves leases that expire; the watermark stays pinned at the oldest
   touch it could not finish, so the next run decides again only what was never handed to a provider.
   While a provider throttles a channel, the rest of that channel's touches in the run wait for the

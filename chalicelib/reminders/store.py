@@ -20,6 +20,13 @@ marked sending only by the holder of the claim (``status = claimed AND claimed_u
 its outcome is written only under that same lease; a touch left sending past its lease becomes
 unknown, never claimed again; only a pending touch is cancelled or re-timed by the planner; the
 policy moves from version n to n+1 once.
+
+The sweep's writes are batched, each touch keeping its own condition: claims go up to 100 to a
+TransactWriteItems, a group's "sending" marks in one, its outcomes with their counters in one. A
+transaction is all or nothing, so when one condition fails (another sweep got there first) each touch
+of it is written again by itself, and exactly the ones still open to us are ours. On DynamoDB this is
+about 3 requests per 25 messages instead of 3 per message: fewer round trips a minute (less latency
+per sweep, fewer throttles), the same write units.
 """
 
 from __future__ import annotations
