@@ -102,12 +102,12 @@ Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to th
 | an appointment's touches (plan, staff history)   | Query PK, SK begins_with TOUCH#APPT#<appointment id>#     |
 | a patient's recall touches                       | Query PK, SK begins_with TOUCH#RECALL#<patient id>#       |
 | messages sent to a patient, newest first         | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with MSG#, descending |
-| claim a due touch (once)                         | UpdateItem TOUCH#<id> condition (status = pending AND due = <read>) OR (status = claimed AND claimed_until < now) |
-| the sweep's re-read of a batch                   | BatchGetItem APPT#, PATIENT#, CONTACTPREFS#, REMINDED#, RECALL# (100 keys a request), then ADDRESS# |
-| hand a touch to the provider (right before)      | UpdateItem TOUCH#<id> status claimed -> sending, condition claimed_until = <our lease> |
-| record a send's outcome (right after, each)      | PutItem TOUCH#<id> condition status IN (sending, unknown) AND claimed_until = <our lease> |
+| claim due touches (each once)                    | TransactWriteItems of up to 100 Update TOUCH#<id>, each condition (status = pending AND due = <read>) OR (status = claimed AND claimed_until < now); cancelled (one taken, or a conflict): UpdateItem each with the same condition |
+| the sweep's re-read of a batch                   | BatchGetItem APPT#, PATIENT#, CONTACTPREFS#, REMINDED#, RECALL# (100 keys a request, ProjectionExpression: the fields deciding and rendering read), then ADDRESS# |
+| hand a group to the provider (right before)      | TransactWriteItems of up to 25 Update TOUCH#<id> status claimed -> sending, each condition claimed_until = <our lease>; cancelled: UpdateItem each |
+| record a group's outcomes (right after it)       | TransactWriteItems: Put TOUCH#<id> each condition status IN (sending, unknown) AND claimed_until = <our lease>, Update ANALYTICS_MONTH#<m> ADD sent/failed/parts; cancelled by a condition: the same per touch (one transaction each) |
 | give up on a send left sending past its lease    | UpdateItem TOUCH#<id> status sending -> unknown (never sent again), condition claimed_until = <its lease> |
-| record a batch's skips and re-timings            | BatchWriteItem TOUCH# (claimed by this sweep, so unconditional) and REMINDED# |
+| record a batch's skips and re-timings            | BatchWriteItem REMINDED#; the touches as in "record a sweep's outcomes" below |
 | appointments to plan again (each sweep)          | Query PK, SK begins_with REPLAN#; DeleteItem once planned |
 | send-limit counters (routes that send messages)  | UpdateItem RATE#send.<route>#<digest>#<window> ADD hits, condition hits < limit (chalicelib/platform/limits.py) |
 | a practice's SMS number (inbound texts)          | Query GSI1 PRACTICES, compare each practice's sms_number / phone |

@@ -265,6 +265,12 @@ class MemoryReminderStore:
         stored.status = SENDING
         return True
 
+    def begin_sends(self, touches: Sequence[Touch]) -> list[Touch]:
+        return [t for t in touches if self.begin_send(t)]
+
+    def finish_many(self, outcomes: Sequence[tuple[Touch, datetime]], zone: str = "UTC") -> list[Touch]:
+        return [t for t, lease in outcomes if not self.finish(t, lease, zone)]
+
     def finish(self, touch: Touch, lease: datetime, zone: str = "UTC") -> bool:
         key = (touch.practice_id, touch.id)
         stored = self.touches.get(key)
@@ -311,6 +317,7 @@ class MemoryReminderStore:
         caps: Iterable[tuple[str, str]],
         recall_patient_ids: Iterable[str] = (),
         with_practice: bool = False,
+        for_sending: bool = False,
     ) -> Snapshot:
         snap = Snapshot()
         if with_practice:

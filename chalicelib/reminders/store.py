@@ -20,6 +20,13 @@ marked sending only by the holder of the claim (``status = claimed AND claimed_u
 its outcome is written only under that same lease; a touch left sending past its lease becomes
 unknown, never claimed again; only a pending touch is cancelled or re-timed by the planner; the
 policy moves from version n to n+1 once.
+
+The sweep's writes are batched, each touch keeping its own condition: claims go up to 100 to a
+TransactWriteItems, a group's "sending" marks in one, its outcomes with their counters in one. A
+transaction is all or nothing, so when one condition fails (another sweep got there first) each touch
+of it is written again by itself, and exactly the ones still open to us are ours. On DynamoDB this is
+about 3 requests per 25 messages instead of 3 per message: fewer round trips a minute (less latency
+per sweep, fewer throttles), the same write units.
 """
 
 from __future__ import annotations
@@ -75,6 +82,7 @@ from chalicelib.reminders.model import (
 )
 
 BATCH_GET = 100
+TRANSACT_MAX = 100  # items DynamoDB takes in one TransactWriteItems
 RECORD_CHUNK = 90  # touches per outcome transaction (DynamoDB takes 100 items; the month counters need a few)
 
 
@@ -413,52 +421,95 @@ class ReminderStore:
         return out
 
     def claim(self, touches: Sequence[Touch], now: datetime, lease_until: datetime) -> list[Touch]:
-        """The touches this caller now owns. Each claim is one conditional update: pending at the due
-        instant we read, or claimed by someone whose lease has run out. (Not a transaction: its
-        all-or-nothing buys nothing here, since each claim stands alone.)"""
+        """The touches this caller now owns: pending at the due instant we read, or claimed by someone
+        whose lease has run out. Up to 100 claims go in one TransactWriteItems (one round trip instead
+        of 100, on DynamoDB as in moto); if it is cancelled (a concurrent sweep took one of them, or two
+        transactions met), each touch of that batch is claimed by itself, so exactly one sweep owns each."""
         claimed: list[Touch] = []
-        for t in touches:
-            won = self._update(
-                t,
-                [
-                    TouchItem.status.set(CLAIMED),
-                    TouchItem.claimed_until.set(lease_until),
-                    TouchItem.attempts.add(1),
-                ],
-                ((TouchItem.status == PENDING) & (TouchItem.due == t.due))
-                | ((TouchItem.status == CLAIMED) & (TouchItem.claimed_until < now)),
-            )
-            if won:
-                t.status, t.claimed_until, t.attempts = CLAIMED, lease_until, t.attempts + 1
-                claimed.append(t)
+        unique = list({t.id: t for t in touches}.values())
+        for first in range(0, len(unique), TRANSACT_MAX):
+            part = unique[first : first + TRANSACT_MAX]
+            if len(part) > 1 and self._claim_together(part, now, lease_until):
+                for t in part:
+                    t.status, t.claimed_until, t.attempts = CLAIMED, lease_until, t.attempts + 1
+                claimed += part
+                continue
+            for t in part:
+                if self._update(t, _claim_actions(lease_until), _claim_condition(t, now)):
+                    t.status, t.claimed_until, t.attempts = CLAIMED, lease_until, t.attempts + 1
+                    claimed.append(t)
         return claimed
+
+    def _claim_together(self, touches: Sequence[Touch], now: datetime, lease_until: datetime) -> bool:
+        """All of ``touches`` claimed in one transaction, or none (False: it was cancelled)."""
+        try:
+            with TransactWrite(connection=self._tx()) as tx:
+                for t in touches:
+                    tx.update(
+                        TouchItem(practice_pk(t.practice_id), f"TOUCH#{t.id}"),
+                        actions=_claim_actions(lease_until),
+                        condition=_claim_condition(t, now),
+                    )
+        except TransactWriteError as exc:
+            if exc.cause_response_code == "TransactionCanceledException":
+                return False
+            raise
+        return True
 
     def begin_send(self, touch: Touch) -> bool:
         """Mark a claimed touch "sending" right before the provider call; False if our claim is gone."""
-        return self._update(
-            touch,
-            [TouchItem.status.set(SENDING)],
-            (TouchItem.status == CLAIMED) & (TouchItem.claimed_until == touch.claimed_until),
-        )
+        return self._update(touch, [TouchItem.status.set(SENDING)], _held(touch.claimed_until))
+
+    def begin_sends(self, touches: Sequence[Touch]) -> list[Touch]:
+        """Mark a small group of claimed touches "sending" in one transaction, right before the group is
+        handed to the provider: one round trip for the group. Cancelled (a claim of ours ran out and
+        another run holds it), each is marked by itself. Returns the touches marked (still ours)."""
+        if len(touches) > 1:
+            try:
+                with TransactWrite(connection=self._tx()) as tx:
+                    for t in touches:
+                        tx.update(
+                            TouchItem(practice_pk(t.practice_id), f"TOUCH#{t.id}"),
+                            actions=[TouchItem.status.set(SENDING)],
+                            condition=_held(t.claimed_until),
+                        )
+            except TransactWriteError as exc:
+                if exc.cause_response_code != "TransactionCanceledException":
+                    raise
+            else:
+                return list(touches)
+        return [t for t in touches if self.begin_send(t)]
 
     def finish(self, touch: Touch, lease: datetime, zone: str = "UTC") -> bool:
         """Write the outcome of a touch we handed to the provider, if it is still ours (sending under
         ``lease``, or marked unknown by a run that gave up on us: a late answer settles it), in one
         transaction with the analytics message counters it moves (by the practice-local month): an
         outcome is recorded, and counted, once."""
-        month, counters = message_outcome(
-            touch.status, touch.channel, touch.sent_channel, touch.parts, touch.sent_at or touch.due, zone
-        )
+        return self._finish_together([(touch, lease)], zone)
+
+    def finish_many(self, outcomes: Sequence[tuple[Touch, datetime]], zone: str = "UTC") -> list[Touch]:
+        """``finish`` for a group handed to the provider together: one transaction with every outcome
+        (each conditioned as in ``finish``) and the month counters they move, one round trip for the
+        group. If a condition cancels it (one touch was settled by another run), each is finished by
+        itself. Returns the touches another run had settled (nothing written for those)."""
+        if len(outcomes) > 1 and self._finish_together(outcomes, zone):
+            return []
+        return [t for t, lease in outcomes if not self._finish_together([(t, lease)], zone)]
+
+    def _finish_together(self, outcomes: Sequence[tuple[Touch, datetime]], zone: str) -> bool:
         deltas: dict[str, dict[str, int]] = {}
-        add_deltas(deltas, month, counters)
+        for t, _ in outcomes:
+            month, counters = message_outcome(t.status, t.channel, t.sent_channel, t.parts, t.sent_at or t.due, zone)
+            add_deltas(deltas, month, counters)
         try:
             with TransactWrite(connection=self._tx()) as tx:
-                tx.save(
-                    touch_item(touch),
-                    condition=TouchItem.status.is_in(SENDING, UNKNOWN) & (TouchItem.claimed_until == lease),
-                )
+                for t, lease in outcomes:
+                    tx.save(
+                        touch_item(t),
+                        condition=TouchItem.status.is_in(SENDING, UNKNOWN) & (TouchItem.claimed_until == lease),
+                    )
                 for m, c in sorted(prune(deltas).items()):
-                    item, actions = typed_month_update(touch.practice_id, m, c)
+                    item, actions = typed_month_update(outcomes[0][0].practice_id, m, c)
                     tx.update(item, actions=actions)
         except TransactWriteError as exc:
             if _cancelled_by_condition(exc):
@@ -599,10 +650,13 @@ class ReminderStore:
         caps: Iterable[tuple[str, str]],
         recall_patient_ids: Iterable[str] = (),
         with_practice: bool = False,
+        for_sending: bool = False,
     ) -> Snapshot:
         """Appointments, patients, their preferences, daily-cap markers, recall records (and the
         practice with its reminder policy), read with BatchGetItem: 100 keys a request, unprocessed
-        keys retried by pynamodb."""
+        keys retried by pynamodb. ``for_sending`` (the sweep's re-read) asks only for what deciding and
+        rendering read (a ProjectionExpression): appointments come back without their history, holds and
+        notes, so smaller answers (fewer read bytes on DynamoDB, less to parse here)."""
         from chalicelib.practices.store import PracticeItem, practice_from
 
         pk = practice_pk(practice_id)
@@ -614,7 +668,7 @@ class ReminderStore:
         keys += [(pk, f"REMINDED#{p}#{d}") for p, d in dict.fromkeys(caps)]
         keys += [(pk, f"RECALL#{p}") for p in dict.fromkeys(recall_patient_ids)]
         snap = Snapshot()
-        for item in _batch_get(keys):
+        for item in _batch_get(keys, _SENDING_FIELDS if for_sending and not with_practice else None):
             if isinstance(item, AppointmentItem):
                 snap.appointments[item.appointment_id] = appointment_from(item)
             elif isinstance(item, PatientItem):
@@ -852,13 +906,64 @@ def _conditional_update(model: Any, pk: str, sk: str, actions: list[Any], condit
     return True
 
 
+def _claim_actions(lease_until: datetime) -> list[Any]:
+    return [TouchItem.status.set(CLAIMED), TouchItem.claimed_until.set(lease_until), TouchItem.attempts.add(1)]
+
+
+def _claim_condition(t: Touch, now: datetime) -> Any:
+    return ((TouchItem.status == PENDING) & (TouchItem.due == t.due)) | (
+        (TouchItem.status == CLAIMED) & (TouchItem.claimed_until < now)
+    )
+
+
+def _held(lease: datetime | None) -> Any:
+    """Claimed by the holder of ``lease``."""
+    return (TouchItem.status == CLAIMED) & _same(TouchItem.claimed_until, lease)
+
+
 def _same(attribute: Any, value: datetime | None) -> Any:
     return attribute.does_not_exist() if value is None else attribute == value
 
 
-def _batch_get(keys: list[tuple[str, str]]) -> Iterator[TableItem]:
+def _batch_get(keys: list[tuple[str, str]], attributes: Sequence[str] | None = None) -> Iterator[TableItem]:
     for start in range(0, len(keys), BATCH_GET):
-        yield from TableItem.batch_get(keys[start : start + BATCH_GET])
+        yield from TableItem.batch_get(keys[start : start + BATCH_GET], attributes_to_get=attributes)
+
+
+def _names(*attributes: Any) -> list[str]:
+    return [a.attr_name for a in attributes]
+
+
+# What the sweep's re-read needs of each item it reads (its snapshot ``for_sending``).
+_SENDING_FIELDS = list(
+    dict.fromkeys(
+        _names(TableItem.pk, TableItem.sk, TableItem.item_type)
+        + _names(
+            AppointmentItem.appointment_id,
+            AppointmentItem.patient_id,
+            AppointmentItem.provider_id,
+            AppointmentItem.operatory_id,
+            AppointmentItem.type_id,
+            AppointmentItem.start,
+            AppointmentItem.end,
+            AppointmentItem.status,
+        )
+        + _names(
+            PatientItem.patient_id,
+            PatientItem.given_name,
+            PatientItem.family_name,
+            PatientItem.birth_date,
+            PatientItem.phone,
+            PatientItem.email,
+            PatientItem.language,
+            PatientItem.zone,
+            PatientItem.active,
+        )
+        + _names(PrefsItem.channels, PrefsItem.sending_start, PrefsItem.sending_end, PrefsItem.language)
+        + _names(DailyCapItem.patient_id, DailyCapItem.day, DailyCapItem.reminders)
+        + _names(RecallItem.patient_id, RecallItem.last_visit, RecallItem.due)
+    )
+)
 
 
 class StoreConfirmer:

@@ -28,6 +28,7 @@ from moto.sns.models import sns_backends
 
 from chalicelib.adapters import messaging
 from chalicelib.platform.deps import Deps
+from chalicelib.reminders import service as service_module
 from chalicelib.reminders.handlers import ports_for
 from chalicelib.reminders.model import MAX_SEND_ATTEMPTS, Touch
 from chalicelib.reminders.service import sweep_practice
@@ -336,8 +337,18 @@ def test_the_email_client_itself_never_retries_a_send_whose_answer_was_lost(app_
 
 @pytest.mark.parametrize(("service", "operation"), [("sesv2", "SendEmail"), ("sns", "Publish")])
 def test_a_process_killed_between_the_provider_accepting_and_the_record_never_sends_again(
-    app_deps: Deps, faults: Faults, metrics_seen: MetricsSeen, api: Client, staff: Any, service: str, operation: str
+    app_deps: Deps,
+    faults: Faults,
+    metrics_seen: MetricsSeen,
+    api: Client,
+    staff: Any,
+    service: str,
+    operation: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """With groups of one message (each marked "sending" and recorded by itself), only the killed one is
+    left unknown; with the sweep's groups, see the test after this one."""
+    monkeypatch.setattr(service_module, "SEND_GROUP", 1)
     world, addresses = _email_world(app_deps, "P1", emails=2, texts=2)
     faults.die_after(service, operation, at={1})
     died = world.run(DUE)
@@ -357,3 +368,27 @@ def test_a_process_killed_between_the_provider_accepting_and_the_record_never_se
     assert {t["rule"]: t["status"] for t in history["touches"]}["2d"] == "unknown"
     inbox = api.http.get("/practices/P1/inbox", headers=staff.headers("P1")).json_body
     assert any(i["kind"] == "delivery_failed" and i["patient_ids"] == [unknown] for i in inbox["items"]), inbox
+
+
+@pytest.mark.parametrize(("service", "operation"), [("sesv2", "SendEmail"), ("sns", "Publish")])
+def test_a_process_killed_mid_group_leaves_that_group_unknown_and_sends_none_of_it_again(
+    app_deps: Deps, faults: Faults, metrics_seen: MetricsSeen, service: str, operation: str
+) -> None:
+    """The four touches go in one group, marked "sending" together: after the kill nobody can tell which of
+    them went out, so every one ends unknown (staff told for each), none is sent again, the rest of the
+    practice's sweeps go on."""
+    world, addresses = _email_world(app_deps, "PG", emails=2, texts=2)
+    faults.die_after(service, operation, at={1})
+    assert isinstance(world.run(DUE), ProcessDied)
+    faults.clear()
+    sent_at_kill = [to for _, to in world.sent_now()]
+    assert world.run(DUE + timedelta(minutes=1)) is None  # its lease still runs: left alone
+    for at in [DUE + timedelta(minutes=6), *RECOVERY, DUE + timedelta(hours=5)]:
+        assert world.run(at) is None
+    sent = [to for _, to in world.sent_now()]
+    assert sent == sent_at_kill, "nothing of the killed group went out again"
+    assert len(sent) == len(set(sent)) and set(sent) <= set(addresses)
+    assert sorted(_statuses(world).values()) == ["unknown"] * 4
+    assert metrics_seen.total("RemindersOutcomeUnknown") == 4
+    told = [patients for kind, patients in world.inbox_kinds() if kind == "delivery_failed"]
+    assert sorted(told) == [("E0",), ("E1",), ("T0",), ("T1",)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -585,3 +586,27 @@ def test_a_policy_change_is_versioned_and_replans_on_the_next_sweep() -> None:
     assert [t for t in p.touches() if t.endswith("pending")] == ["3d@2027-04-17T14:00Z:pending"]
     with pytest.raises(Exception, match="changed meanwhile"):
         service.change_policy(p.ports, p.id, {"version": 0}, "owner-1")
+
+
+def test_sends_are_marked_and_recorded_a_group_at_a_time() -> None:
+    p = _c03()
+    for n in range(service.SEND_GROUP + 5):
+        p.patient(f"PAT-G{n}", phone=f"+1555555{n:04d}")
+        p.book(f"AG{n}", f"PAT-G{n}", utc("2027-04-20T14:00"))
+    marks: list[int] = []
+    records: list[int] = []
+    begin_sends, finish_many = p.store.begin_sends, p.store.finish_many
+
+    def mark(touches: Any) -> Any:
+        marks.append(len(touches))
+        return begin_sends(touches)
+
+    def record(outcomes: Any, zone: str = "UTC") -> Any:
+        records.append(len(outcomes))
+        return finish_many(outcomes, zone)
+
+    p.store.begin_sends, p.store.finish_many = mark, record  # type: ignore[method-assign]
+    p.sweep(utc("2027-04-18T14:00"))
+    assert marks == records == [service.SEND_GROUP, 5]
+    assert len(p.texts.sent) == service.SEND_GROUP + 5
+    assert {t.status for t in p.store.all_touches(p.id) if t.key == "2d"} == {"sent"}
