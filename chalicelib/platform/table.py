@@ -104,7 +104,7 @@ Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to th
 | messages sent to a patient, newest first         | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with MSG#, descending |
 | claim due touches (each once)                    | TransactWriteItems of up to 100 Update TOUCH#<id>, each condition (status = pending AND due = <read>) OR (status = claimed AND claimed_until < now); cancelled (one taken, or a conflict): UpdateItem each with the same condition |
 | the sweep's re-read of a batch                   | BatchGetItem APPT#, PATIENT#, CONTACTPREFS#, REMINDED#, RECALL# (100 keys a request, ProjectionExpression: the fields deciding and rendering read), then ADDRESS# |
-| hand a group to the provider (right before)      | TransactWriteItems of up to 25 Update TOUCH#<id> status claimed -> sending, each condition claimed_until = <our lease>; cancelled: UpdateItem each |
+| hand a touch to the provider (right before)      | UpdateItem TOUCH#<id> status claimed -> sending, condition claimed_until = <our lease> (a group of ``SEND_GROUP`` > 1: one TransactWriteItems; cancelled: UpdateItem each) |
 | record a group's outcomes (right after it)       | TransactWriteItems: Put TOUCH#<id> each condition status IN (sending, unknown) AND claimed_until = <our lease>, Update ANALYTICS_MONTH#<m> ADD sent/failed/parts; cancelled by a condition: the same per touch (one transaction each) |
 | give up on a send left sending past its lease    | UpdateItem TOUCH#<id> status sending -> unknown (never sent again), condition claimed_until = <its lease> |
 | record a batch's skips and re-timings            | BatchWriteItem REMINDED#; the touches as in "record a sweep's outcomes" below |

@@ -99,7 +99,11 @@ SAFETY_LAG = timedelta(minutes=2)
 FIRST_LOOKBACK = timedelta(hours=48)  # a practice's first sweep catches up like any other
 MAX_CATCH_UP = timedelta(hours=48)
 CHUNK = 100
-SEND_GROUP = 25  # touches marked "sending" (and then recorded) together; a run killed mid-group leaves these unknown
+# Touches marked "sending" (and then recorded) together. One: a run killed mid-sweep (a Lambda timeout, a
+# crash) leaves only the message in flight unknown, and every touch not yet handed to a provider is sent by the
+# next run. A larger group saves two writes per message per member but turns a kill into that many unknowns,
+# which are never resent, so patients would miss reminders; claims stay batched (100 a transaction) either way.
+SEND_GROUP = 1
 PLAN_WINDOW = timedelta(days=62)  # the longest touch a policy may have (60 days) and a margin
 UNSUBSCRIBE_PURPOSE = "email.unsubscribe"
 UNSUBSCRIBE_LIFETIME = timedelta(days=400)

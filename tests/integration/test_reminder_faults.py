@@ -346,9 +346,9 @@ def test_a_process_killed_between_the_provider_accepting_and_the_record_never_se
     operation: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """With groups of one message (each marked "sending" and recorded by itself), only the killed one is
-    left unknown; with the sweep's groups, see the test after this one."""
-    monkeypatch.setattr(service_module, "SEND_GROUP", 1)
+    """With groups of one message (the default: each marked "sending" and recorded by itself), only the killed
+    one is left unknown; with larger groups, see the test after this one."""
+    assert service_module.SEND_GROUP == 1
     world, addresses = _email_world(app_deps, "P1", emails=2, texts=2)
     faults.die_after(service, operation, at={1})
     died = world.run(DUE)
@@ -372,11 +372,17 @@ def test_a_process_killed_between_the_provider_accepting_and_the_record_never_se
 
 @pytest.mark.parametrize(("service", "operation"), [("sesv2", "SendEmail"), ("sns", "Publish")])
 def test_a_process_killed_mid_group_leaves_that_group_unknown_and_sends_none_of_it_again(
-    app_deps: Deps, faults: Faults, metrics_seen: MetricsSeen, service: str, operation: str
+    app_deps: Deps,
+    faults: Faults,
+    metrics_seen: MetricsSeen,
+    service: str,
+    operation: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The four touches go in one group, marked "sending" together: after the kill nobody can tell which of
-    them went out, so every one ends unknown (staff told for each), none is sent again, the rest of the
-    practice's sweeps go on."""
+    """With a group of 25 configured, the four touches go in one group, marked "sending" together: after the
+    kill nobody can tell which of them went out, so every one ends unknown (staff told for each), none is
+    sent again, the rest of the practice's sweeps go on."""
+    monkeypatch.setattr(service_module, "SEND_GROUP", 25)
     world, addresses = _email_world(app_deps, "PG", emails=2, texts=2)
     faults.die_after(service, operation, at={1})
     assert isinstance(world.run(DUE), ProcessDied)

@@ -588,7 +588,9 @@ def test_a_policy_change_is_versioned_and_replans_on_the_next_sweep() -> None:
         service.change_policy(p.ports, p.id, {"version": 0}, "owner-1")
 
 
-def test_sends_are_marked_and_recorded_a_group_at_a_time() -> None:
+@pytest.mark.parametrize("group", [1, 25])
+def test_sends_are_marked_and_recorded_a_group_at_a_time(group: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(service, "SEND_GROUP", group)
     p = _c03()
     for n in range(service.SEND_GROUP + 5):
         p.patient(f"PAT-G{n}", phone=f"+1555555{n:04d}")
@@ -607,6 +609,6 @@ def test_sends_are_marked_and_recorded_a_group_at_a_time() -> None:
 
     p.store.begin_sends, p.store.finish_many = mark, record  # type: ignore[method-assign]
     p.sweep(utc("2027-04-18T14:00"))
-    assert marks == records == [service.SEND_GROUP, 5]
+    assert marks == records == ([1] * 6 if group == 1 else [25, 5])
     assert len(p.texts.sent) == service.SEND_GROUP + 5
     assert {t.status for t in p.store.all_touches(p.id) if t.key == "2d"} == {"sent"}
