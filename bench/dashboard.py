@@ -23,41 +23,27 @@ PATIENTS = int(os.environ.get("CHAIRSIDE_BENCH_DASHBOARD_PATIENTS", "2000"))
 
 
 def run() -> Iterator[tuple[str, str]]:
-    saved = {k: os.environ.pop(k, None) for k in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE")}
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    os.environ.setdefault("TOKEN_SIGNING_KEY", "bench-signing-key-not-secret")  # the import signs calendar feeds
-    try:
-        from moto import mock_aws
+    from bench.moto_aws import in_process_aws
 
-        from local.atomic_dynamodb import item_rollback_transactions
+    with in_process_aws():
+        from chalicelib.analytics.model import months_ending
+        from chalicelib.analytics.routes import summary_for
+        from chalicelib.imports.metering import DynamoRequests
+        from chalicelib.platform import deps as deps_module
+        from chalicelib.platform.auth import StaffCaller
+        from chalicelib.platform.clock import FixedClock
+        from chalicelib.platform.table import create_table
+        from local.demo import PRACTICE_ID, ZONE, demo_bundle, load_demo
 
-        item_rollback_transactions()  # moto would copy the whole table per transaction item
-        with mock_aws():
-            from chalicelib.analytics.model import months_ending
-            from chalicelib.analytics.routes import summary_for
-            from chalicelib.imports.metering import DynamoRequests
-            from chalicelib.platform import deps as deps_module
-            from chalicelib.platform.auth import StaffCaller
-            from chalicelib.platform.aws import reset_clients
-            from chalicelib.platform.clock import FixedClock
-            from chalicelib.platform.table import create_table
-            from local.demo import PRACTICE_ID, ZONE, demo_bundle, load_demo
-
-            reset_clients()
-            create_table()
-            with DynamoRequests() as everything:
-                load_demo(ANCHOR, patients=PATIENTS)
-                now = datetime.combine(ANCHOR, time(12), ZoneInfo(ZONE))
-                deps_module.use(deps_module.Deps(clock=FixedClock(now)))
-                owner = StaffCaller(PRACTICE_ID, "bench-owner", "owner", "owner@maple.example.test")
-                with DynamoRequests() as load:
-                    answer = summary_for(owner, PRACTICE_ID)
-            deps_module.use(None)
-            reset_clients()
-    finally:
-        for key, value in saved.items():
-            if value is not None:
-                os.environ[key] = value
+        create_table()
+        with DynamoRequests() as everything:
+            load_demo(ANCHOR, patients=PATIENTS)
+            now = datetime.combine(ANCHOR, time(12), ZoneInfo(ZONE))
+            deps_module.use(deps_module.Deps(clock=FixedClock(now)))
+            owner = StaffCaller(PRACTICE_ID, "bench-owner", "owner", "owner@maple.example.test")
+            with DynamoRequests() as load:
+                answer = summary_for(owner, PRACTICE_ID)
+        deps_module.use(None)
     shown = set(months_ending(ANCHOR.strftime("%Y-%m"), 12))
     bundle, _ = demo_bundle(ANCHOR, patients=PATIENTS)
     expected = 0

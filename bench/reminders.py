@@ -173,36 +173,24 @@ def _floor(sms: int, email: int) -> float:
 
 
 def run() -> Iterator[tuple[str, str]]:
-    saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "TABLE_NAME", "TOKEN_SIGNING_KEY")}
-    for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
-        os.environ.pop(key, None)
-    os.environ.update(
-        AWS_ACCESS_KEY_ID=os.environ.get("AWS_ACCESS_KEY_ID", "bench"),
-        AWS_SECRET_ACCESS_KEY=os.environ.get("AWS_SECRET_ACCESS_KEY", "bench"),
-        AWS_DEFAULT_REGION=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-        TOKEN_SIGNING_KEY="bench-signing-key-not-secret",
-        POWERTOOLS_METRICS_DISABLED="true",
-        POWERTOOLS_LOG_LEVEL="WARNING",
-    )
+    from bench.moto_aws import SIGNING_KEY, in_process_aws
+
     calls = _Calls()
     calls.install()
     try:
-        from moto import mock_aws
-
-        from local.atomic_dynamodb import item_rollback_transactions
-
-        # moto backs up the whole table per transaction item (the sweep records outcomes in transactions);
-        # DynamoDB has no such cost, so the ratio would measure moto, not the sweep.
-        item_rollback_transactions()
-        with mock_aws():
-            from chalicelib.platform.aws import reset_clients
+        with in_process_aws(
+            AWS_ACCESS_KEY_ID=os.environ.get("AWS_ACCESS_KEY_ID", "bench"),
+            AWS_SECRET_ACCESS_KEY=os.environ.get("AWS_SECRET_ACCESS_KEY", "bench"),
+            TOKEN_SIGNING_KEY=SIGNING_KEY,
+            POWERTOOLS_METRICS_DISABLED="true",
+            POWERTOOLS_LOG_LEVEL="WARNING",
+        ):
             from chalicelib.platform.clock import FixedClock
             from chalicelib.platform.deps import Deps
             from chalicelib.reminders.handlers import ports_for
             from chalicelib.reminders.service import sweep_practice
             from local.bootstrap import create_resources
 
-            reset_clients()
             _forget_pynamodb_connections()
             create_resources()
             sms, email = _seed(TOUCHES)
@@ -217,14 +205,8 @@ def run() -> Iterator[tuple[str, str]]:
             sent_email = during[("sesv2", "SendEmail")]
             floor = _floor(sent_sms, sent_email)
             scans = sum(n for (service, op), n in calls.counts.items() if service == "dynamodb" and op == "Scan")
-            reset_clients()
     finally:
         calls.uninstall()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     sent = max(counts.sent, 1)
     yield "reminder_touches", str(due)
     yield (
