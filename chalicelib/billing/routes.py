@@ -556,6 +556,7 @@ def open_link(token: str) -> Response:
         "required": ["birth_date"],
         "properties": {"birth_date": {"type": "string", "format": "date"}},
     },
+    limited="wrong birth dates per link, an hour",
 )
 def verify_link(token: str) -> Response:
     body = _body(bp.current_request)

@@ -153,6 +153,7 @@ def check_referral(practice_id: str, code: str) -> Response:
     tag=TAG,
     body=REQUEST_SCHEMA,
     ok_status=202,
+    limited="per client, per phone or email, and per practice",
     max_body=MAX_BODY_BYTES,
 )
 def request_visit(practice_id: str) -> Response:

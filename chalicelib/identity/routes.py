@@ -58,6 +58,7 @@ def _member(m: Member) -> dict[str, Any]:
     sends=SendLimit(
         note="per contact and per client, before anything is sent (identity.model PER_CONTACT, PER_CLIENT)"
     ),
+    limited="per phone or email and per client; see Retry-After",
 )
 def request_code() -> Response:
     request = bp.current_request
@@ -152,6 +153,7 @@ def patient_appointments() -> Response:
     auth="public",
     tag=TAG,
     body=_string_schema("username", "password"),
+    limited="the directory's own limit on sign-in attempts",
 )
 def staff_sign_in() -> Response:
     body = json_body(bp.current_request)

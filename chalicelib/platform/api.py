@@ -41,6 +41,7 @@ class Operation:
     sends: SendLimit | None = None  # the route can make an email or SMS go out (chalicelib/platform/limits.py)
     max_body: int = MAX_JSON_BYTES  # larger request bodies are a 413 before the view runs
     too_large: str = ""  # the 413's message, when the route has a better one than the size
+    limited: str = ""  # how the route limits tries by itself (it may answer 429), when it does
 
 
 OPERATIONS: dict[tuple[str, str], Operation] = {}
@@ -62,15 +63,17 @@ def route(
     sends: SendLimit | None = None,
     max_body: int = MAX_JSON_BYTES,
     too_large: str = "",
+    limited: str = "",
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a view with its OpenAPI operation. ``sends``: the route can make a message go out
     (required then: see chalicelib/platform/limits.py). ``max_body``: the largest request body, in bytes;
-    a larger one is a JSON 413 (``too_large`` its message) before the view runs."""
+    a larger one is a JSON 413 (``too_large`` its message) before the view runs. ``limited``: how the
+    view limits tries itself (sign-in codes, birth-date checks), so the document lists its 429."""
     if auth not in {"staff", "patient", "public"}:
         raise ValueError(f"unknown auth {auth!r}")
     key = (method, path)
     OPERATIONS[key] = Operation(
-        method, path, summary, auth, tag, body, body_type, query or {}, ok_status, sends, max_body, too_large
+        method, path, summary, auth, tag, body, body_type, query or {}, ok_status, sends, max_body, too_large, limited
     )
     register = bp.route(path, methods=[method], cors=CORS, content_types=content_types or JSON_TYPES)
 
@@ -158,7 +161,12 @@ def openapi_document(title: str = "Chairside API", version: str = "0.1.0") -> di
         if op.auth != "public":
             responses["401"] = {"description": "Not signed in", "content": {"application/json": {"schema": error}}}
         responses["413"] = {"description": "Body too large", "content": {"application/json": {"schema": error}}}
-        if op.sends is not None and op.sends.rules:
+        if op.limited:
+            responses["429"] = {
+                "description": f"Too many tries just now ({op.limited})",
+                "content": {"application/json": {"schema": error}},
+            }
+        elif op.sends is not None and op.sends.rules:
             responses["429"] = {
                 "description": "Too many of these just now (see Retry-After)",
                 "content": {"application/json": {"schema": error}},

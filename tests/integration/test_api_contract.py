@@ -36,3 +36,31 @@ def test_unknown_practice_profile_is_a_json_404(api: Client) -> None:
     response = api.http.get("/public/practices/nope")
     assert response.status_code == 404
     assert set(json.loads(response.body)["error"]) == {"code", "message"}
+
+
+SELF_LIMITED = [
+    ("POST", "/patient/auth/code"),
+    ("POST", "/staff/sign-in"),
+    ("POST", "/public/practices/{practice_id}/new-patient-requests"),
+    ("POST", "/pay/{token}/verify"),
+]
+
+
+def test_routes_that_limit_tries_themselves_list_their_429_in_the_openapi_document(api: Client) -> None:
+    document = api.http.get("/openapi.json").json_body
+    for method, path in SELF_LIMITED:
+        responses = document["paths"][path][method.lower()]["responses"]
+        assert "429" in responses, f"{method} {path}"
+        assert responses["429"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+
+
+def test_a_route_that_sends_under_a_note_but_never_limits_lists_no_429(api: Client) -> None:
+    document = api.http.get("/openapi.json").json_body
+    never_limited = [
+        (method, path)
+        for (method, path), op in OPERATIONS.items()
+        if op.sends is not None and not op.sends.rules and not op.limited
+    ]
+    assert never_limited, "the Stripe webhook sends receipts and is bounded by payments, not by a rate"
+    for method, path in never_limited:
+        assert "429" not in document["paths"][path][method.lower()]["responses"], f"{method} {path}"
