@@ -287,3 +287,20 @@ def test_an_instalment_reminder_does_not_use_up_the_days_appointment_reminder() 
     p.sweep(utc("2027-04-12T14:00"))
     assert len(p.emails.sent) == 1  # the instalment
     assert len(p.texts.sent) == 1  # the appointment reminder
+
+
+def test_a_suppressed_email_address_gets_no_reminder_and_the_text_goes_instead() -> None:
+    p = _practice("2027-04-12T05:40")
+    p.store.suppress_email(p.id, "pat.a@example.test", "bounce_permanent", utc("2027-04-01T00:00"))
+    p.sweep(utc("2027-04-12T05:40"))
+    p.sweep(utc("2027-04-12T14:00"))
+    assert p.emails.sent == []
+    assert [s.to for s in p.texts.sent] == ["+15555550123"]
+
+
+def test_a_child_without_an_address_of_their_own_has_the_reminder_sent_to_the_guardian() -> None:
+    p = _practice("2027-04-12T05:40", phone="", email="")
+    p.world.add_guardian(p.id, factories.guardian("G1", ("PAT-A",)))
+    p.sweep(utc("2027-04-12T05:40"))
+    p.sweep(utc("2027-04-12T14:00"))
+    assert [e.to for e in p.emails.sent] == ["g1@example.test"]
