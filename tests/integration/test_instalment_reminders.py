@@ -3,10 +3,13 @@ and a reminder whose pay link opens the instalment on the pay page."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from chalice.test import Client
 
 from chalicelib.audit.store import AuditStore
+from chalicelib.patients.store import PatientStore
 from chalicelib.platform.clock import FixedClock
 from chalicelib.platform.deps import Deps
 from chalicelib.reminders.model import ContactPrefs
@@ -80,3 +83,18 @@ def test_a_payment_plan_made_through_billing_gets_its_reminder_by_email_and_text
     assert len([s for s in world.sms.sent if "payment 1 of 3" in s.text]) == 1
     minted = [e for e in AuditStore().for_patient("P1", "PAT-A") if e.action == "paylink.create"]
     assert len(minted) == 1
+
+
+def test_billing_refusing_the_pay_link_skips_the_reminder_with_its_code_and_sends_nothing(
+    world: BillingWorld,
+    clock: FixedClock,
+) -> None:
+    _plan(world, "PAT-C")
+    patients = PatientStore()
+    found = patients.get("P1", "PAT-C")
+    assert found is not None
+    patients.put("P1", replace(found, birth_date=None))  # a pay link asks for it, so billing makes none
+    tick(world.api, world.deps, clock.now())
+    [touch] = ReminderStore().touches_with_prefix("P1", "PLAN#")
+    assert (touch.status, touch.reason) == ("skipped", "pay_link_birth_date_required")
+    assert not [e for e in world.email.sent if "Payment 1 of 3" in e.text]
