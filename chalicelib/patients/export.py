@@ -707,7 +707,7 @@ def _message_rows(data: ExportData) -> list[tuple[object, ...]]:
     rows: list[tuple[datetime, tuple[object, ...]]] = []
     for t in data.sent:
         if t.status == SENT and t.sent_at is not None:
-            subject = "" if t.kind == "recall" else t.subject_id
+            subject = "" if t.kind in ("recall", "instalment") else t.subject_id  # the column is appointment_id
             row = (_utc(t.sent_at), _local(t.sent_at, zone), "sent", t.sent_channel or t.channel, t.kind, subject, "")
             rows.append((t.sent_at, row))
     for item in data.received:

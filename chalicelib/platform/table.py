@@ -101,6 +101,7 @@ Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to th
 | touches due from the watermark to now (sweep)    | Query GSI1 PRACTICE#<p>#DUE#<UTC date> per UTC day, SK between <after>+1s and <now>~ (sparse: open touches only) |
 | an appointment's touches (plan, staff history)   | Query PK, SK begins_with TOUCH#APPT#<appointment id>#     |
 | a patient's recall touches                       | Query PK, SK begins_with TOUCH#RECALL#<patient id>#       |
+| a plan's instalment reminders                    | Query PK, SK begins_with TOUCH#PLAN#<plan id>#; created by a conditional Put per instalment |
 | messages sent to a patient, newest first         | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with MSG#, descending |
 | claim due touches (each once)                    | TransactWriteItems of up to 100 Update TOUCH#<id>, each condition (status = pending AND due = <read>) OR (status = claimed AND claimed_until < now); cancelled (one taken, or a conflict): UpdateItem each with the same condition |
 | the sweep's re-read of a batch                   | BatchGetItem APPT#, PATIENT#, CONTACTPREFS#, REMINDED#, RECALL# (100 keys a request, ProjectionExpression: the fields deciding and rendering read), then ADDRESS# |
@@ -159,7 +160,8 @@ conditioned on it, which also removes the TTL; only ``ready`` images are shown t
 a TTL 90 days past its link's expiry; its link is a signed token, so no token is stored.
 Reminder invariants (chalicelib/reminders/store.py): touch ids are deterministic
 (``APPT#<appointment>#reminder#<rule>#<planned start>``, ``APPT#<appointment>#cancelled``,
-``APPT#<appointment>#moved#<new start>``, ``RECALL#<patient>#<due date>#<n>``), so a touch is created once
+``APPT#<appointment>#moved#<new start>``, ``RECALL#<patient>#<due date>#<n>``, ``PLAN#<plan>#<n>#<due date>``
+for a payment-plan instalment), so a touch is created once
 (attribute_not_exists) however often its event is delivered; the planner cancels or re-times only pending touches
 (condition status = pending); a sweep claims each touch with one conditional update and owns it until it records
 the outcome (the claim's lease runs out only if that sweep died); right before the provider call the touch becomes

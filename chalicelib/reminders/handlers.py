@@ -6,20 +6,40 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.appointments.events import AppointmentChanged
 from chalicelib.platform.jobs import scheduled
 from chalicelib.platform.observability import logger, metrics
 from chalicelib.platform.settings import get_settings
-from chalicelib.reminders.ports import Ports
+from chalicelib.reminders.ports import PayLinkRefused, Ports
 
 if TYPE_CHECKING:
+    from chalicelib.billing.model import DueInstalment
     from chalicelib.platform.deps import Deps
 
 INBOUND_SMS_TOPIC = os.environ.get("INBOUND_SMS_TOPIC", "chairside-inbound-sms")
 SES_FEEDBACK_TOPIC = os.environ.get("SES_FEEDBACK_TOPIC", "chairside-ses-feedback")
+
+
+class BillingInstalments:
+    """The instalment port over the billing service (chalicelib/billing/service.py). Billing is
+    imported on first use, so the API handler's import path does not grow by it."""
+
+    def due_between(self, practice_id: str, start: date, end: date) -> list[DueInstalment]:
+        from chalicelib.billing.service import instalments_due_between
+
+        return instalments_due_between(practice_id, start, end)
+
+    def pay_url(self, practice_id: str, plan_id: str, number: int) -> str:
+        from chalicelib.billing.service import instalment_pay_url
+        from chalicelib.platform.errors import ApiError
+
+        try:
+            return instalment_pay_url(practice_id, plan_id, number)
+        except ApiError as exc:  # billing's answer (paid, no birth date, no such plan), not a fault
+            raise PayLinkRefused(exc.code) from exc
 
 
 def ports_for(d: Deps) -> Ports:
@@ -47,6 +67,7 @@ def ports_for(d: Deps) -> Ports:
         api_base_url=settings.api_base_url,
         patient_lister=d.extras.get("patient_lister") or store,
         hygiene_types=d.extras.setdefault("hygiene_types", {}),
+        instalments=d.extras.get("instalments") or BillingInstalments(),
     )
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from chalicelib.appointments.model import Appointment
+from chalicelib.billing.model import DueInstalment
 from chalicelib.patients.model import ContactLink, Guardian, Patient, contact_links_for, guardian_links_for
 from chalicelib.platform.clock import Clock
 from chalicelib.practices.model import AppointmentType, Practice
@@ -36,7 +37,7 @@ from chalicelib.reminders.model import (
     Touch,
     policy_from_dict,
 )
-from chalicelib.reminders.ports import Ports
+from chalicelib.reminders.ports import PayLinkRefused, Ports
 
 
 @dataclass
@@ -152,6 +153,44 @@ class WorldConfirmer:
             return None
         found.transition("confirmed", at, by, reason="sms reply")
         return copy.deepcopy(found)
+
+
+class MemoryInstalments:
+    """Billing's instalments as the reminder engine sees them: ``add`` one, ``pay`` it; every pay link
+    minted is kept in ``minted`` (tests count them). ``refuse`` makes ``pay_url`` refuse with a code."""
+
+    def __init__(self) -> None:
+        self.instalments: dict[tuple[str, str, int], DueInstalment] = {}
+        self.paid: set[tuple[str, str, int]] = set()
+        self.minted: list[tuple[str, str, int, str]] = []
+        self.refuse = ""
+        self.reads = 0
+
+    def add(self, due: DueInstalment) -> None:
+        self.instalments[(due.practice_id, due.plan_id, due.number)] = due
+
+    def pay(self, practice_id: str, plan_id: str, number: int) -> None:
+        self.paid.add((practice_id, plan_id, number))
+
+    def due_between(self, practice_id: str, start: date, end: date) -> list[DueInstalment]:
+        self.reads += 1
+        return sorted(
+            (
+                d
+                for key, d in self.instalments.items()
+                if key[0] == practice_id and key not in self.paid and start <= d.due_on <= end
+            ),
+            key=lambda d: (d.due_on, d.plan_id, d.number),
+        )
+
+    def pay_url(self, practice_id: str, plan_id: str, number: int) -> str:
+        if self.refuse:
+            raise PayLinkRefused(self.refuse)
+        if (practice_id, plan_id, number) in self.paid:
+            raise PayLinkRefused("nothing_owed")
+        url = f"https://patients.example.test/patient/pay/#pay-{plan_id}-{number}-{len(self.minted) + 1}"
+        self.minted.append((practice_id, plan_id, number, url))
+        return url
 
 
 class MemoryReminderStore:
@@ -443,4 +482,5 @@ def memory_ports(world: World, clock: Clock, key: bytes = b"test-signing-key") -
         web_base_url="https://patients.example.test",
         api_base_url="https://api.example.test",
         patient_lister=patients,
+        instalments=MemoryInstalments(),
     )

@@ -56,7 +56,8 @@ NOTICE_MOVED = "moved"
 RECALL_TOUCH = "recall"
 SURVEY_TOUCH = "survey"  # post-visit survey (chalicelib/feedback plans it)
 THANKS_TOUCH = "referral_thanks"  # thanks a referrer once the friend's first visit is done (chalicelib/feedback)
-KINDS = (REMINDER, NOTICE_CANCELLED, NOTICE_MOVED, RECALL_TOUCH, SURVEY_TOUCH, THANKS_TOUCH)
+INSTALMENT_TOUCH = "instalment"  # a payment-plan instalment falls due (chalicelib/reminders/instalments.py)
+KINDS = (REMINDER, NOTICE_CANCELLED, NOTICE_MOVED, RECALL_TOUCH, SURVEY_TOUCH, THANKS_TOUCH, INSTALMENT_TOUCH)
 FEEDBACK_KINDS = frozenset({SURVEY_TOUCH, THANKS_TOUCH})
 NOTICES = frozenset({NOTICE_CANCELLED, NOTICE_MOVED})
 
@@ -244,6 +245,19 @@ class RecallPolicy:
         }
 
 
+@dataclass(frozen=True)
+class InstalmentPolicy:
+    """Payment-plan reminders: one per unpaid instalment, ``lead_days`` before its due date at
+    ``send_at`` in the practice's local time (0 = on the due date itself)."""
+
+    lead_days: int = 3
+    send_at: time = time(10, 0)
+    channel: str = EMAIL
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"lead_days": self.lead_days, "send_at": clock_text(self.send_at), "channel": self.channel}
+
+
 DEFAULT_TOUCHES = (
     TouchRule("7d", 7, DAYS, EMAIL),
     TouchRule("2d", 2, DAYS, SMS),
@@ -265,6 +279,7 @@ class Policy:
     recall_at: time = time(2, 30)  # daily recall planning
     plan_days: int = 0  # 0 = as far ahead as the longest touch needs
     recall: RecallPolicy = field(default_factory=RecallPolicy)
+    instalments: InstalmentPolicy = field(default_factory=InstalmentPolicy)
     templates: Mapping[str, str] = field(default_factory=dict)
     version: int = 0
 
@@ -295,6 +310,7 @@ class Policy:
             "recall_at": clock_text(self.recall_at),
             "plan_days": self.plan_days,
             "recall": self.recall.as_dict(),
+            "instalments": self.instalments.as_dict(),
             "templates": dict(self.templates),
         }
 
@@ -314,6 +330,7 @@ _POLICY_FIELDS = {
     "recall_at",
     "plan_days",
     "recall",
+    "instalments",
     "templates",
 }
 MAX_OFFSET = {DAYS: 60, HOURS: 96, MINUTES: 24 * 60}
@@ -379,6 +396,22 @@ def recall_policy_from(raw: Any) -> RecallPolicy:
     )
 
 
+def instalment_policy_from(raw: Any) -> InstalmentPolicy:
+    if not isinstance(raw, Mapping):
+        raise PolicyError("instalments is an object")
+    unknown = set(raw) - set(InstalmentPolicy().as_dict())
+    if unknown:
+        raise PolicyError(f"unknown instalments field(s): {', '.join(sorted(unknown))}")
+    channel = raw.get("channel", EMAIL)
+    if channel not in CHANNELS:
+        raise PolicyError("instalments channel is email or sms")
+    return InstalmentPolicy(
+        lead_days=_int(raw, "lead_days", 3, 0, 30),
+        send_at=parse_clock(raw.get("send_at", "10:00")),
+        channel=str(channel),
+    )
+
+
 def policy_from_dict(raw: Mapping[str, Any], version: int = 0) -> Policy:
     """A validated policy from its JSON shape; missing fields take the defaults."""
     from chalicelib.reminders.templates import validate_templates
@@ -409,6 +442,7 @@ def policy_from_dict(raw: Mapping[str, Any], version: int = 0) -> Policy:
         recall_at=parse_clock(raw.get("recall_at", "02:30")),
         plan_days=_int(raw, "plan_days", 0, 0, 62),
         recall=recall_policy_from(raw.get("recall", {})),
+        instalments=instalment_policy_from(raw.get("instalments", {})),
         templates=dict(templates),
         version=version,
     )
@@ -457,6 +491,16 @@ def plan_reminders(
             continue
         planned.append(PlannedTouch(rule.key, REMINDER, due, rule.channel, rule.fallback, rule.after_confirm))
     return sorted(planned, key=lambda t: t.due)
+
+
+def instalment_reminder_at(
+    due_on: date, rule: InstalmentPolicy, practice_zone: str, hours: SendingHours, quiet_zone: str, now: datetime
+) -> datetime:
+    """When the reminder of an instalment due on (practice-local) ``due_on`` goes out: ``lead_days``
+    before, at ``send_at`` local (days keep the local clock across DST); a moment already past (a plan
+    made late, a due date today or gone) is ``now``; either way moved out of quiet hours."""
+    planned = at_local(due_on - timedelta(days=rule.lead_days), rule.send_at, practice_zone)
+    return hours.next_open(max(planned, now), quiet_zone)
 
 
 def schedule_in_sending_hours(due: datetime, deadline: datetime, hours: SendingHours, zone: str) -> datetime | None:
@@ -662,7 +706,7 @@ class Touch:
     id: str
     kind: str
     key: str
-    subject_id: str  # appointment id, or patient id for recall
+    subject_id: str  # appointment id, patient id for recall, payment-plan id for an instalment
     patient_id: str
     due: datetime
     channel: str
@@ -683,6 +727,19 @@ class Touch:
     recipients: list[tuple[str, str]] = field(default_factory=list)  # plan-time (channel, address), guardians
     created_at: datetime | None = None
     parts: int = field(default=0, compare=False)  # SMS segments of the text sent (not stored; analytics counts them)
+    instalment: InstalmentFacts | None = field(default=None, compare=False)  # read at send time (not stored)
+
+
+@dataclass(frozen=True)
+class InstalmentFacts:
+    """What an instalment reminder says, read from billing after the touch is claimed."""
+
+    plan_id: str
+    number: int
+    of: int
+    due_on: date
+    amount_cents: int
+    pay_url: str = ""  # minted once, right before the send
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from chalicelib.adapters.messaging import EmailSender, SmsSender
 from chalicelib.appointments.model import Appointment
+from chalicelib.billing.model import DueInstalment
 from chalicelib.patients.model import ContactLink, Patient
 from chalicelib.platform.clock import Clock
 from chalicelib.practices.model import AppointmentType, Practice
@@ -118,6 +119,27 @@ class Confirmer(Protocol):
     ) -> Appointment | None: ...
 
 
+class PayLinkRefused(Exception):
+    """Billing will not make a pay link for this instalment (paid meanwhile, no birth date on file...);
+    ``code`` says why. Any other error from the port is a fault worth retrying."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class InstalmentReader(Protocol):
+    """Billing's view for instalment reminders (chalicelib/billing/service.py)."""
+
+    def due_between(self, practice_id: str, start: date, end: date) -> list[DueInstalment]:
+        """Unpaid instalments due from ``start`` to ``end`` (practice-local dates, both included)."""
+        ...
+
+    def pay_url(self, practice_id: str, plan_id: str, number: int) -> str:
+        """A new signed pay link for one instalment (each call makes one); ``PayLinkRefused`` if none can be."""
+        ...
+
+
 @dataclass
 class Ports:
     store: ReminderStorePort
@@ -133,5 +155,6 @@ class Ports:
     web_base_url: str = "http://127.0.0.1:8080"
     api_base_url: str = "http://127.0.0.1:8000"
     patient_lister: PatientLister | None = None
+    instalments: InstalmentReader | None = None  # None: no instalment reminders are planned
     replanned: list[str] = field(default_factory=list)  # appointment ids re-planned by a sweep (tests read it)
     hygiene_types: dict[str, tuple[float, set[str]]] = field(default_factory=dict)  # practice -> (read at, ids)

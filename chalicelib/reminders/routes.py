@@ -18,7 +18,7 @@ from chalicelib.platform.request import patient_caller, staff_caller
 from chalicelib.practices.model import Practice
 from chalicelib.reminders import contact, service
 from chalicelib.reminders.handlers import ports_for
-from chalicelib.reminders.model import PolicyConflict, PolicyError, Touch
+from chalicelib.reminders.model import INSTALMENT_TOUCH, RECALL_TOUCH, PolicyConflict, PolicyError, Touch
 from chalicelib.reminders.store import iso
 
 
@@ -78,6 +78,10 @@ POLICY_SCHEMA: dict[str, Any] = {
         "recall_at": {"type": "string"},
         "plan_days": {"type": "integer"},
         "recall": {"type": "object"},
+        "instalments": {
+            "type": "object",
+            "description": "payment-plan reminders: lead_days (0-30) before the due date, send_at HH:MM local, channel",
+        },
         "templates": {"type": "object", "additionalProperties": {"type": "string"}},
     },
 }
@@ -109,7 +113,8 @@ def _touch_json(t: Touch) -> dict[str, Any]:
         "id": t.id,
         "kind": t.kind,
         "rule": t.key,
-        "appointment_id": t.subject_id if t.kind != "recall" else None,
+        "appointment_id": t.subject_id if t.kind not in (RECALL_TOUCH, INSTALMENT_TOUCH) else None,
+        "plan_id": t.subject_id if t.kind == INSTALMENT_TOUCH else None,
         "due": iso(t.due),
         "status": t.status,
         "reason": t.reason,

@@ -39,6 +39,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from chalicelib.adapters.messaging import Email, SendOutcomeUnknown, SendRefused, Sms
 from chalicelib.appointments import links
@@ -51,12 +52,14 @@ from chalicelib.practices.model import Practice
 from chalicelib.reminders import shortlink
 from chalicelib.reminders.model import (
     APPOINTMENT_REMINDERS,
+    BILLING,
     CHANNELS,
     CLAIMED,
     EMAIL,
     FAILED,
     FEEDBACK,
     FEEDBACK_KINDS,
+    INSTALMENT_TOUCH,
     MAX_SEND_ATTEMPTS,
     NOTICE_CANCELLED,
     NOTICE_MOVED,
@@ -94,6 +97,9 @@ from chalicelib.reminders.model import (
 from chalicelib.reminders.ports import Ports
 from chalicelib.reminders.templates import MessageFacts, render, sms_segments
 
+if TYPE_CHECKING:
+    from chalicelib.reminders.instalments import InstalmentCheck
+
 LEASE = timedelta(minutes=5)
 SAFETY_LAG = timedelta(minutes=2)
 FIRST_LOOKBACK = timedelta(hours=48)  # a practice's first sweep catches up like any other
@@ -120,6 +126,8 @@ def reminder_touch_id(appointment_id: str, rule_key: str, start: datetime) -> st
 def message_type(kind: str) -> str:
     if kind in FEEDBACK_KINDS:
         return FEEDBACK
+    if kind == INSTALMENT_TOUCH:
+        return BILLING
     return RECALL if kind == RECALL_TOUCH else APPOINTMENT_REMINDERS
 
 
@@ -530,7 +538,7 @@ def deliver_claimed(
     if snap is None:
         snap = ports.store.snapshot(
             practice.id,
-            [t.subject_id for t in claimed if t.kind != RECALL_TOUCH],
+            [t.subject_id for t in claimed if t.kind not in (RECALL_TOUCH, INSTALMENT_TOUCH)],
             [t.patient_id for t in claimed],
             [(t.patient_id, cap_day) for t in claimed if t.kind == REMINDER],
             [t.patient_id for t in claimed if t.kind == RECALL_TOUCH],
@@ -545,6 +553,10 @@ def deliver_claimed(
     recall_check = _RecallCheck(ports, practice) if any(t.kind == RECALL_TOUCH for t in claimed) else None
 
     run = _Round(ports, practice, policy, now, snap, states, recall_check, cap_day)
+    if any(t.kind == INSTALMENT_TOUCH for t in claimed):
+        from chalicelib.reminders.instalments import InstalmentCheck
+
+        run.instalments = InstalmentCheck(ports, practice.id)
     batch = run.decide_and_send(claimed, counts)
     run.retry_unrecorded()
     # Moved visits are planned again before the "moved" skips are written: if planning fails, the run
@@ -573,6 +585,7 @@ class _Round:
     states: dict[str, AddressState]
     recall_check: _RecallCheck | None
     cap_day: str
+    instalments: InstalmentCheck | None = None  # billing re-read for instalment touches (instalments.py)
 
     def __post_init__(self) -> None:
         self.group: list[_Ready] = []  # decided to send, not handed to the provider yet
@@ -591,7 +604,7 @@ class _Round:
 
     def process(self, t: Touch) -> None:
         try:
-            verdict = _verdict(t, self.snap, self.practice, self.policy, self.now, self.recall_check)
+            verdict = _verdict(t, self.snap, self.practice, self.policy, self.now, self.recall_check, self.instalments)
         except Exception:  # one touch's bad data must not stop the others: retried, then given up
             logger.exception("reminder touch could not be decided", extra=self._ids(t))
             verdict = Verdict("retime", due=_second(retry_due(t.attempts, self.now)))
@@ -722,6 +735,7 @@ def _verdict(  # noqa: PLR0911 - one return per rule reads best
     policy: Policy,
     now: datetime,
     recall_check: _RecallCheck | None,
+    instalments: InstalmentCheck | None = None,
 ) -> Verdict:
     patient = snap.patients.get(t.patient_id)
     if patient is None or not patient.active:
@@ -732,6 +746,10 @@ def _verdict(  # noqa: PLR0911 - one return per rule reads best
     if t.kind in FEEDBACK_KINDS:  # after the visit: only the patient and the sending hours matter
         opens = hours.next_open(now, quiet_zone)
         return Verdict("send") if opens == now else Verdict("retime", due=opens)
+    if t.kind == INSTALMENT_TOUCH:
+        from chalicelib.reminders.instalments import instalment_verdict
+
+        return instalment_verdict(t, instalments, now, hours, quiet_zone)
     if t.kind == RECALL_TOUCH:
         record = snap.recalls.get(t.patient_id)
         if record is None or record.due != t.recall_due:
@@ -805,7 +823,12 @@ def _prepare(run: _Round, t: Touch) -> _Ready | None:
         run.lost.add(t.id)
         return None
     language = prefs.language or patient.language or "en"
-    appointment = snap.appointments.get(t.subject_id) if t.kind != RECALL_TOUCH else None
+    appointment = snap.appointments.get(t.subject_id) if t.kind not in (RECALL_TOUCH, INSTALMENT_TOUCH) else None
+    if t.kind == INSTALMENT_TOUCH:
+        from chalicelib.reminders.instalments import attach_pay_url
+
+        if not attach_pay_url(ports, t, now):  # last, so a link is minted only for a message about to go
+            return None
     return _Ready(t, patient, appointment, route, language, t.claimed_until)
 
 
@@ -898,6 +921,7 @@ def message_facts(
         from chalicelib.feedback.links import survey_url
 
         survey = survey_url(ports.web_base_url, ports.signing_key(), practice.id, t.subject_id, now, language)
+    instalment = t.instalment if t.kind == INSTALMENT_TOUCH else None
     unsubscribe = ""
     if route is not None and route.channel == EMAIL:
         unsubscribe = unsubscribe_url(ports, practice.id, patient.id, t.kind, route.address, now)
@@ -919,6 +943,11 @@ def message_facts(
         due=t.recall_due,
         sms_reschedule_url=sms_reschedule,
         survey_url=survey,
+        pay_url=instalment.pay_url if instalment else "",
+        amount_cents=instalment.amount_cents if instalment else None,
+        instalment_number=instalment.number if instalment else 0,
+        instalment_of=instalment.of if instalment else 0,
+        due_on=instalment.due_on if instalment else None,
     )
 
 
@@ -1018,12 +1047,25 @@ def run_daily_jobs(ports: Ports, practice: Practice, policy: Policy, now: dateti
         return ports.store.sweep_state(practice.id)  # another run claimed them
     if plan_due:
         plan_upcoming(ports, practice, policy, now, open_touches=new_policy)
+        _plan_instalments(ports, practice, policy, now)
     if recall_due:
         from chalicelib.recall.service import plan_practice, plan_recent_visits
 
         # A new practice (or one whose records came in by import) gets every patient's recall once.
         (plan_practice if state is None else plan_recent_visits)(ports, practice, policy, now)
     return new
+
+
+def _plan_instalments(ports: Ports, practice: Practice, policy: Policy, now: datetime) -> None:
+    """Payment-plan reminders (chalicelib/reminders/instalments.py). Billing failing must not stop the
+    sweep: logged (ids only), counted, and tomorrow's pass plans what is still unpaid."""
+    from chalicelib.reminders.instalments import plan_instalments
+
+    try:
+        plan_instalments(ports, practice, policy, now)
+    except Exception:
+        logger.exception("instalment reminder planning failed", extra={"practice_id": practice.id})
+        metrics.add_metric(name="InstalmentPlanFailed", unit="Count", value=1)
 
 
 # --- policy changes -----------------------------------------------------------------------------------

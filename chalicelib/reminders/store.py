@@ -11,7 +11,8 @@ Keys (all under ``PK = PRACTICE#<p>``; chalicelib/platform/table.py holds the wh
 - recall: ``RECALL#<patient>``; an appointment to plan again: ``REPLAN#<appointment>`` (TTL)
 
 Touch ids: ``APPT#<appointment>#reminder#<rule>#<planned start>``, ``APPT#<appointment>#cancelled``,
-``APPT#<appointment>#moved#<new start>``, ``RECALL#<patient>#<due date>#<n>``. A touch keeps its GSI1
+``APPT#<appointment>#moved#<new start>``, ``RECALL#<patient>#<due date>#<n>``,
+``PLAN#<plan>#<instalment number>#<due date>`` (payment-plan reminders). A touch keeps its GSI1
 keys only while pending or claimed, so the due index holds only what may still be sent.
 
 Invariants, all by conditional writes: a touch is created once (``attribute_not_exists``); it is

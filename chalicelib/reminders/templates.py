@@ -25,8 +25,10 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from chalicelib.billing.model import display_cents
 from chalicelib.reminders.model import (
     EMAIL,
+    INSTALMENT_TOUCH,
     NOTICE_CANCELLED,
     NOTICE_MOVED,
     RECALL_TOUCH,
@@ -55,6 +57,11 @@ PLACEHOLDERS = frozenset(
         "book_url",
         "due_month",
         "survey_url",
+        "amount",
+        "instalment",
+        "due_day",
+        "due_date",
+        "pay_url",
     }
 )
 
@@ -119,6 +126,14 @@ def format_month(day: date, language: str) -> str:
     lang = language if language in LANGUAGES else "en"
     month = _MONTHS[lang][day.month - 1]
     return f"{month} de {day.year}" if lang == "es" else f"{month} {day.year}"
+
+
+def format_day(day: date, language: str, weekday: bool = True) -> str:
+    """A local date in words: en "Friday, December 11"; es "viernes, 11 de diciembre" (or without the weekday)."""
+    lang = language if language in LANGUAGES else "en"
+    month = _MONTHS[lang][day.month - 1]
+    text = f"{day.day} de {month}" if lang == "es" else f"{month} {day.day}"
+    return f"{_WEEKDAYS[lang][day.weekday()]}, {text}" if weekday else text
 
 
 def display_phone(number: str) -> str:
@@ -253,6 +268,27 @@ DEFAULTS: dict[str, str] = {
         "Una persona que nos recomendó ya tuvo su primera visita en {practice_name}. Gracias por su confianza.\n\n"
         "{practice_name}"
     ),
+    # a payment-plan instalment falls due (chalicelib/reminders/instalments.py)
+    "instalment.sms.en": "{practice_name}: payment {instalment}, {amount}, due {due_date}. Pay: {pay_url} Call {practice_phone}",
+    "instalment.sms.es": "{practice_name}: pago {instalment}, {amount}, vence {due_date}. Pagar: {pay_url} Tel. {practice_phone}",
+    "instalment.email_subject.en": "Payment {instalment} of your plan with {practice_name} is due {due_day}",
+    "instalment.email_subject.es": "El pago {instalment} de su plan con {practice_name} vence el {due_day}",
+    "instalment.email.en": (
+        "Hi {first_name},\n\n"
+        "Payment {instalment} of your payment plan with {practice_name}, {amount}, is due on {due_day}.\n\n"
+        "Pay securely online: {pay_url}\n"
+        "You will be asked for the patient's date of birth before the amount is shown.\n\n"
+        "Already paid? Thank you, there is nothing more to do.\n"
+        "Questions? Call us at {practice_phone}.\n\n{practice_name}"
+    ),
+    "instalment.email.es": (
+        "Hola {first_name}:\n\n"
+        "El pago {instalment} de su plan de pagos con {practice_name}, de {amount}, vence el {due_day}.\n\n"
+        "Pague en línea de forma segura: {pay_url}\n"
+        "Le pediremos la fecha de nacimiento del paciente antes de mostrar el importe.\n\n"
+        "¿Ya pagó? Gracias, no tiene que hacer nada más.\n"
+        "¿Preguntas? Llámenos al {practice_phone}.\n\n{practice_name}"
+    ),
     # replies to inbound texts
     "confirmed_reply.sms.en": "{practice_name}: Thank you, {first_name}. You're confirmed for {when}.",
     "confirmed_reply.sms.es": "{practice_name}: Gracias, {first_name}. Su cita del {when} está confirmada.",
@@ -378,6 +414,11 @@ class MessageFacts:
     due: date | None = None
     sms_reschedule_url: str = ""  # the short link SMS carry instead of reschedule_url
     survey_url: str = ""  # the post-visit survey link (chalicelib/feedback/links.py)
+    pay_url: str = ""  # an instalment's signed pay link (minted by billing right before the send)
+    amount_cents: int | None = None  # what an instalment still asks for, integer cents
+    instalment_number: int = 0
+    instalment_of: int = 0
+    due_on: date | None = None  # an instalment's due date (practice-local)
 
 
 @dataclass(frozen=True)
@@ -406,6 +447,15 @@ def _values(facts: MessageFacts) -> dict[str, str]:
         "book_url": facts.book_url,
         "due_month": format_month(facts.due, lang) if facts.due else "",
         "survey_url": facts.survey_url,
+        "amount": display_cents(facts.amount_cents) if facts.amount_cents is not None else "",
+        "instalment": (
+            f"{facts.instalment_number} {'de' if lang == 'es' else 'of'} {facts.instalment_of}"
+            if facts.instalment_number
+            else ""
+        ),
+        "due_day": format_day(facts.due_on, lang) if facts.due_on else "",
+        "due_date": format_day(facts.due_on, lang, weekday=False) if facts.due_on else "",
+        "pay_url": facts.pay_url,
     }
 
 
@@ -466,7 +516,7 @@ def _html(text: str) -> str:
     return f'<!doctype html><html><body style="font-family:sans-serif;line-height:1.5">{body}</body></html>'
 
 
-KIND_TEMPLATES = (REMINDER, NOTICE_MOVED, NOTICE_CANCELLED, RECALL_TOUCH)
+KIND_TEMPLATES = (REMINDER, NOTICE_MOVED, NOTICE_CANCELLED, RECALL_TOUCH, INSTALMENT_TOUCH)
 
 
 def sample_facts(kind: str, language: str, **changes: Any) -> MessageFacts:
@@ -490,5 +540,11 @@ def sample_facts(kind: str, language: str, **changes: Any) -> MessageFacts:
         due=date(2027, 9, 30),
         sms_reschedule_url=short,
         survey_url="https://patients.example.test/survey/?t=" + "v" * 130,
+        # a real pay link is ~180 characters (a signed token in its fragment); this one is 200
+        pay_url="https://patients.mapledental.example.test/patient/pay/#" + "p" * 145,
+        amount_cents=123456,
+        instalment_number=2,
+        instalment_of=3,
+        due_on=date(2027, 9, 29),
     )
     return MessageFacts(**{**base.__dict__, **changes})

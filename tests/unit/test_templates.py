@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -49,7 +49,7 @@ def test_every_rendered_message_says_the_same_in_sms_and_email_and_names_the_zon
     facts = sample_facts(kind, language)
     sms = render(facts, "sms")
     email = render(facts, "email")
-    if kind != "recall":
+    if kind not in ("recall", "instalment"):  # these name a day, not a time
         assert "EDT" in sms.text and "EDT" in email.text
         assert "UTC" not in sms.text + email.text
     assert sms_segments(sms.text) <= 2, (len(sms.text), sms.text)
@@ -103,3 +103,28 @@ def test_a_practice_override_replaces_only_its_template() -> None:
     facts = sample_facts("reminder", "en")
     assert render(facts, "sms", overrides).text.startswith("Maple Family Dental: Maximiliano, Wednesday")
     assert render(facts, "email", overrides).subject.startswith("Reminder: Maple Family Dental")
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_an_instalment_message_says_the_practice_the_amount_the_day_which_instalment_and_the_pay_link(
+    language: str,
+) -> None:
+    facts = sample_facts("instalment", language, amount_cents=5, due_on=date(2027, 12, 3))
+    sms, email = render(facts, "sms"), render(facts, "email")
+    of = "2 of 3" if language == "en" else "2 de 3"
+    day = "December 3" if language == "en" else "3 de diciembre"
+    for text in (sms.text, email.text):
+        assert "Maple Family Dental" in text and "(555) 555-0100" in text
+        assert "$0.05" in text and of in text and day in text and facts.pay_url in text
+    assert ("Friday" if language == "en" else "viernes") in email.text
+    assert sms_segments(sms.text) <= 2
+    assert "1 Maple Way" in email.text and facts.unsubscribe_url in email.text
+
+
+def test_the_instalment_templates_pass_the_carrier_keyword_lint_and_take_overrides() -> None:
+    names = [n for n in DEFAULTS if n.startswith("instalment.")]
+    assert len(names) == 6  # sms, email subject and email, in English and Spanish
+    assert all(lint(DEFAULTS[n]) == [] for n in names)
+    overrides = {"instalment.sms.en": "{practice_name}: {amount} due {due_date}, {instalment}. {pay_url}"}
+    text = render(sample_facts("instalment", "en"), "sms", overrides).text
+    assert text.startswith("Maple Family Dental: $1,234.56 due September 29, 2 of 3. https://")

@@ -121,7 +121,7 @@ async function showCard(ctx, patientId) {
     section(
       t("patients.messagesSent"),
       "card-sent",
-      guard(messages, (m) => list(m.sent, t("patients.none_"), (x) => `${localTime(x.sent_at || x.due, zone, ctx.lang)} · ${x.kind} · ${x.channel} · ${x.status}`)),
+      guard(messages, (m) => list(m.sent, t("patients.none_"), (x) => `${localTime(x.sent_at || x.due, zone, ctx.lang)} · ${t.has(`patients.kinds.${x.kind}`) ? t(`patients.kinds.${x.kind}`) : x.kind} · ${x.channel} · ${x.status}`)),
     ),
     section(
       t("patients.messagesReceived"),
