@@ -392,6 +392,9 @@ def create_plan(practice_id: str, patient_id: str) -> Response:
         amount_or_none(body.get("amount")),
         caller.user_id,
     )
+    from chalicelib.reminders.handlers import plan_new_payment_plan
+
+    plan_new_payment_plan(practice_id)  # an instalment due within the reminder's lead days is reminded on time
     return respond({"plan": _plan(plan)}, 201)
 
 

@@ -98,3 +98,19 @@ def test_billing_refusing_the_pay_link_skips_the_reminder_with_its_code_and_send
     [touch] = ReminderStore().touches_with_prefix("P1", "PLAN#")
     assert (touch.status, touch.reason) == ("skipped", "pay_link_birth_date_required")
     assert not [e for e in world.email.sent if "Payment 1 of 3" in e.text]
+
+
+def test_a_plan_whose_first_instalment_is_due_within_the_lead_days_is_planned_when_it_is_made(
+    world: BillingWorld,
+    clock: FixedClock,
+) -> None:
+    """Not at the next daily pass: staff make the plan on 2027-03-10, the first instalment is due on the
+    12th, so its reminder is due now (three days before has passed); the ones due in April and May wait."""
+    plan = _plan(world, "PAT-A")
+    [touch] = ReminderStore().touches_with_prefix("P1", "PLAN#")
+    assert touch.id == f"PLAN#{plan['id']}#1#2027-03-12"
+    assert (touch.status, touch.kind, touch.due) == ("pending", "instalment", clock.now())
+    tick(world.api, world.deps, clock.now())
+    [email] = [e for e in world.email.sent if "Payment 1 of 3" in e.text]
+    assert email.to == "pat-a@example.test"
+    assert [t.status for t in ReminderStore().touches_with_prefix("P1", "PLAN#")] == ["sent"]
