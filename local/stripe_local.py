@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 WEBHOOK_ID = "chairside"
+DEMO_PLAN_ID = "demo-plan-crown"
 
 
 def register_webhook(stripe_url: str, webhook_url: str, secret: str) -> None:
@@ -32,10 +33,12 @@ def register_webhook(stripe_url: str, webhook_url: str, secret: str) -> None:
 def seed_demo_balances(demo: Any) -> None:
     """A few lines for the showcase patients (``local.demo.DemoInfo``), so there is something to pay.
 
-    The showcase adult owes $65.00 now with $120.00 waiting on insurance; the guardian's two children owe
-    $95.00 and $48.50. Line ids are fixed, so loading twice writes the same lines again.
+    The showcase adult owes $65.00 now with $120.00 waiting on insurance, paid in two monthly instalments
+    of $32.50 from two days on (so the first sweep sends a payment-plan reminder to the outbox); the
+    guardian's two children owe $95.00 and $48.50. Line and plan ids are fixed, so loading twice writes
+    the same lines again and keeps the plan.
     """
-    from chalicelib.billing.model import CHARGE, INSURANCE_ESTIMATE, SOURCE_IMPORT, LedgerLine
+    from chalicelib.billing.model import CHARGE, INSURANCE_ESTIMATE, SOURCE_IMPORT, LedgerLine, make_plan
     from chalicelib.billing.store import BillingStore
 
     day = demo.anchor - timedelta(days=3)
@@ -71,6 +74,10 @@ def seed_demo_balances(demo: Any) -> None:
     for x in lines:
         if x.invoice_id:
             store.claim_invoice(demo.practice_id, x.invoice_id, x.patient_id)
+    if adult and store.plan(demo.practice_id, DEMO_PLAN_ID) is None:
+        first_due = demo.anchor + timedelta(days=2)
+        plan = make_plan(DEMO_PLAN_ID, adult[0], 6500, 2, first_due, "month", demo.anchor, "demo-loader")
+        store.put_plan(demo.practice_id, plan)
 
 
 def wire_local_stripe(stripe_url: str, api_url: str, demo: Any = None) -> None:

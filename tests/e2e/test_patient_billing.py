@@ -1,9 +1,9 @@
 """The patient page's billing section and the text-to-pay page, in Chromium against the local stack, paying
 through localstripe (its Stripe.js stand-in in the page, its signed webhook into the local API).
 
-Demo balances (local/stripe_local.py): the showcase adult owes $65.00 now with $120.00 waiting on insurance;
-the guardian's children owe $95.00 (Sam) and $48.50 (Riley). Tests that pay read the balance from the API
-first and expect it to move by what they paid, so they hold in any order.
+Demo balances (local/stripe_local.py): the showcase adult owes $65.00 now (in a plan of two instalments)
+with $120.00 waiting on insurance; the guardian's children owe $95.00 (Sam) and $48.50 (Riley). Tests that
+pay read the balance from the API first and expect it to move by what they paid, so they hold in any order.
 """
 
 from __future__ import annotations
