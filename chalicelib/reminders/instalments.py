@@ -13,6 +13,8 @@ opt-outs, suppressions and billing unsubscribes apply), with its own checks:
 - At send time, after the claim, billing is asked again: an instalment paid meanwhile is skipped
   (``instalment_paid``). Only then, and once per message actually handed to a provider, is a pay link
   minted (each one is a new signed link and an audit line in billing).
+- A policy change (``lead_days``, ``send_at``) re-times the instalment touches still pending, read from the
+  due index, each by a conditional write (only a pending touch moves), like appointment reminders.
 - Like recall, instalment reminders are not counted against the per-day cap of appointment reminders.
 """
 
@@ -27,6 +29,7 @@ from chalicelib.practices.model import Practice
 from chalicelib.reminders.model import (
     FAILED,
     INSTALMENT_TOUCH,
+    MAX_INSTALMENT_LEAD_DAYS,
     MAX_SEND_ATTEMPTS,
     PENDING,
     SKIPPED,
@@ -61,11 +64,16 @@ def instalment_ref(touch_id: str) -> tuple[str, int, date] | None:
         return None
 
 
-def plan_instalments(ports: Ports, practice: Practice, policy: Policy, now: datetime) -> int:
+def plan_instalments(
+    ports: Ports, practice: Practice, policy: Policy, now: datetime, policy_changed: bool = False
+) -> int:
     """Create the touches of unpaid instalments due soon; returns how many were new. One billing read
-    (a Query per month of due dates), one BatchGet of the patients, one conditional put per touch."""
+    (a Query per month of due dates), one BatchGet of the patients, one conditional put per touch; after
+    a policy change, the pending ones are re-timed first."""
     if ports.instalments is None:
         return 0
+    if policy_changed:
+        retime_pending(ports, practice, policy, now)
     rule = policy.instalments
     today = local_day(now, practice.zone)
     due = ports.instalments.due_between(
@@ -81,6 +89,30 @@ def plan_instalments(ports: Ports, practice: Practice, policy: Policy, now: date
             continue
         touches.append(_touch(ports, practice, policy, item, patient, now))
     return ports.store.create_touches(touches) if touches else 0
+
+
+def retime_pending(ports: Ports, practice: Practice, policy: Policy, now: datetime) -> int:
+    """Pending instalment touches (the due index, from now to the longest lead) moved to when the policy
+    now says; a moment already past stays as it is (the sweep has it). Returns how many moved."""
+    horizon = now + timedelta(days=MAX_INSTALMENT_LEAD_DAYS + 1)
+    pending = [
+        (t, ref)
+        for t in ports.store.due_touches(practice.id, now, horizon)
+        if t.kind == INSTALMENT_TOUCH and t.status == PENDING and (ref := instalment_ref(t.id)) is not None
+    ]
+    if not pending:
+        return 0
+    patients = ports.store.snapshot(practice.id, [], sorted({t.patient_id for t, _ in pending}), []).patients
+    moved = 0
+    for t, (_, _, due_on) in pending:
+        patient = patients.get(t.patient_id)
+        quiet_zone = (patient.zone if patient else "") or practice.zone
+        hours = policy.sending_hours
+        wanted = instalment_reminder_at(due_on, policy.instalments, practice.zone, hours, quiet_zone, now)
+        wanted = wanted.replace(microsecond=0)
+        if wanted != t.due and wanted > now and ports.store.replan_touch(t, wanted, PENDING):
+            moved += 1
+    return moved
 
 
 def _touch(

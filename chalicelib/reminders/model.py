@@ -245,6 +245,9 @@ class RecallPolicy:
         }
 
 
+MAX_INSTALMENT_LEAD_DAYS = 30
+
+
 @dataclass(frozen=True)
 class InstalmentPolicy:
     """Payment-plan reminders: one per unpaid instalment, ``lead_days`` before its due date at
@@ -406,7 +409,7 @@ def instalment_policy_from(raw: Any) -> InstalmentPolicy:
     if channel not in CHANNELS:
         raise PolicyError("instalments channel is email or sms")
     return InstalmentPolicy(
-        lead_days=_int(raw, "lead_days", 3, 0, 30),
+        lead_days=_int(raw, "lead_days", 3, 0, MAX_INSTALMENT_LEAD_DAYS),
         send_at=parse_clock(raw.get("send_at", "10:00")),
         channel=str(channel),
     )

@@ -1047,7 +1047,7 @@ def run_daily_jobs(ports: Ports, practice: Practice, policy: Policy, now: dateti
         return ports.store.sweep_state(practice.id)  # another run claimed them
     if plan_due:
         plan_upcoming(ports, practice, policy, now, open_touches=new_policy)
-        _plan_instalments(ports, practice, policy, now)
+        _plan_instalments(ports, practice, policy, now, new_policy)
     if recall_due:
         from chalicelib.recall.service import plan_practice, plan_recent_visits
 
@@ -1056,13 +1056,13 @@ def run_daily_jobs(ports: Ports, practice: Practice, policy: Policy, now: dateti
     return new
 
 
-def _plan_instalments(ports: Ports, practice: Practice, policy: Policy, now: datetime) -> None:
+def _plan_instalments(ports: Ports, practice: Practice, policy: Policy, now: datetime, policy_changed: bool) -> None:
     """Payment-plan reminders (chalicelib/reminders/instalments.py). Billing failing must not stop the
     sweep: logged (ids only), counted, and tomorrow's pass plans what is still unpaid."""
     from chalicelib.reminders.instalments import plan_instalments
 
     try:
-        plan_instalments(ports, practice, policy, now)
+        plan_instalments(ports, practice, policy, now, policy_changed)
     except Exception:
         logger.exception("instalment reminder planning failed", extra={"practice_id": practice.id})
         metrics.add_metric(name="InstalmentPlanFailed", unit="Count", value=1)

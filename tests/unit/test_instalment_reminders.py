@@ -114,6 +114,27 @@ def test_the_lead_days_come_from_the_policy() -> None:
     assert instalment_touches(p) == [f"PLAN#{PLAN}#2#2027-04-15@2027-04-10T13:15Z:pending"]  # 09:15 EDT
 
 
+def test_a_policy_change_re_times_the_pending_instalment_reminder_and_leaves_a_sent_one_alone() -> None:
+    p = _practice("2027-04-12T05:40")
+    p.sweep(utc("2027-04-12T05:40"))
+    assert instalment_touches(p) == [f"PLAN#{PLAN}#2#2027-04-15@2027-04-12T14:00Z:pending"]
+    current = p.store.policy(p.id)
+    body = {k: v for k, v in current.as_dict().items() if k != "version"}
+    changed = {**body, "version": current.version, "instalments": {"lead_days": 1, "send_at": "09:00"}}
+    service.change_policy(p.ports, p.id, changed, "owner-1")
+    p.sweep(utc("2027-04-12T05:41"))  # the next sweep re-plans under the new version
+    assert instalment_touches(p) == [f"PLAN#{PLAN}#2#2027-04-15@2027-04-14T13:00Z:pending"]  # 09:00 EDT, a day before
+    p.sweep(utc("2027-04-12T14:00"))
+    assert p.emails.sent == [], "not at the old time"
+    p.sweep(utc("2027-04-14T13:00"))
+    assert len(p.emails.sent) == 1
+    again = p.store.policy(p.id)
+    body = {k: v for k, v in again.as_dict().items() if k != "version"}
+    service.change_policy(p.ports, p.id, {**body, "version": again.version, "instalments": {"lead_days": 0}}, "o")
+    p.sweep(utc("2027-04-14T13:05"))
+    assert instalment_touches(p) == [f"PLAN#{PLAN}#2#2027-04-15@2027-04-14T13:00Z:sent"]
+
+
 @pytest.mark.parametrize(
     "raw",
     [{"lead_days": 31}, {"lead_days": -1}, {"lead_days": "3"}, {"channel": "fax"}, {"send_at": "25:00"}, {"when": 1}],
