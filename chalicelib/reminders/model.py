@@ -379,15 +379,22 @@ def touch_rule_from(raw: Any) -> TouchRule:
     )
 
 
-def recall_policy_from(raw: Any) -> RecallPolicy:
+def _section(raw: Any, name: str, fields: Mapping[str, Any]) -> str:
+    """Check a nested policy object (``recall``, ``instalments``): an object of known fields whose channel
+    is email or sms; returns the channel."""
     if not isinstance(raw, Mapping):
-        raise PolicyError("recall is an object")
-    unknown = set(raw) - set(RecallPolicy().as_dict())
+        raise PolicyError(f"{name} is an object")
+    unknown = set(raw) - set(fields)
     if unknown:
-        raise PolicyError(f"unknown recall field(s): {', '.join(sorted(unknown))}")
+        raise PolicyError(f"unknown {name} field(s): {', '.join(sorted(unknown))}")
     channel = raw.get("channel", EMAIL)
     if channel not in CHANNELS:
-        raise PolicyError("recall channel is email or sms")
+        raise PolicyError(f"{name} channel is email or sms")
+    return str(channel)
+
+
+def recall_policy_from(raw: Any) -> RecallPolicy:
+    channel = _section(raw, "recall", RecallPolicy().as_dict())
     return RecallPolicy(
         interval_months=_int(raw, "interval_months", 6, 1, 24),
         lead_days=_int(raw, "lead_days", 28, 0, 90),
@@ -395,23 +402,16 @@ def recall_policy_from(raw: Any) -> RecallPolicy:
         max_messages=_int(raw, "max_messages", 4, 0, 8),
         give_up_after_months=_int(raw, "give_up_after_months", 6, 0, 36),
         send_at=parse_clock(raw.get("send_at", "10:00")),
-        channel=str(channel),
+        channel=channel,
     )
 
 
 def instalment_policy_from(raw: Any) -> InstalmentPolicy:
-    if not isinstance(raw, Mapping):
-        raise PolicyError("instalments is an object")
-    unknown = set(raw) - set(InstalmentPolicy().as_dict())
-    if unknown:
-        raise PolicyError(f"unknown instalments field(s): {', '.join(sorted(unknown))}")
-    channel = raw.get("channel", EMAIL)
-    if channel not in CHANNELS:
-        raise PolicyError("instalments channel is email or sms")
+    channel = _section(raw, "instalments", InstalmentPolicy().as_dict())
     return InstalmentPolicy(
         lead_days=_int(raw, "lead_days", 3, 0, MAX_INSTALMENT_LEAD_DAYS),
         send_at=parse_clock(raw.get("send_at", "10:00")),
-        channel=str(channel),
+        channel=channel,
     )
 
 
