@@ -56,6 +56,9 @@ def banner(stack: LocalStack) -> str:
         lines.append("  Patient sign-ins (the code arrives in the Outbox):")
         for label, contact in getattr(stack.demo, "showcase", {}).items():
             lines.append(f"    {label:<11} {contact}")
+        survey = getattr(stack.demo, "survey_url", "")
+        if survey:
+            lines.append(f"  Post-visit survey (showcase patient): {survey}")
         texts_off = getattr(stack.demo, "texts_off", None)
         if texts_off is not None:
             lines.append(f"    {'texts off':<11} {texts_off.email}  (texted STOP: see Contact preferences)")

@@ -266,6 +266,7 @@ class LocalStack:
             ChaliceRequestHandler.log_message = _silent
         server = factory.create_local_server(app_obj, config, HOST, self.ports["api"])
         server.server.socket.listen(LISTEN_BACKLOG)
+        _quiet_disconnects(server.server)
         self._spawn("api", server.server.serve_forever)
         self._closers.append(server.shutdown)
         _wait_for_http(f"{self.api_url}/health")
@@ -278,6 +279,7 @@ class LocalStack:
 
         server = ThreadingHTTPServer((HOST, self.ports["web"]), Handler, bind_and_activate=False)
         server.request_queue_size = LISTEN_BACKLOG
+        _quiet_disconnects(server)
         server.server_bind()
         server.server_activate()
         server.daemon_threads = True
@@ -362,6 +364,40 @@ class LocalStack:
                 item["seen_at"] = datetime.fromtimestamp(seen, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         return sorted(items, key=lambda i: i["seen_at"], reverse=True)
 
+    def text_practice(self, sender: str, text: str, practice_id: str = "") -> dict[str, Any]:
+        """An SMS from ``sender`` to the practice's number (the demo practice unless named), delivered to the
+        inbound-SMS handler as the SNS topic would deliver it: the way to try C, STOP, CANCEL, START or HELP
+        locally. Returns the handler's answer (``outcome``: the intent acted on, or why nothing was done)."""
+        import app as app_module
+        from chalicelib.practices.store import PracticeStore
+
+        practice = PracticeStore().get(practice_id or getattr(self.demo, "practice_id", ""))
+        if practice is None:
+            return {"status": 404, "outcome": "no_practice"}
+        message = {
+            "originationNumber": sender,
+            "destinationNumber": str(practice.settings.get("sms_number") or practice.phone),
+            "messageBody": text,
+            "inboundMessageId": str(uuid.uuid4()),
+        }
+        topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:chairside-local-inbound-sms"
+        record = {
+            "EventSource": "aws:sns",
+            "EventVersion": "1.0",
+            "EventSubscriptionArn": f"{topic}:{uuid.uuid4()}",
+            "Sns": {
+                "Type": "Notification",
+                "MessageId": str(uuid.uuid4()),
+                "TopicArn": topic,
+                "Subject": None,
+                "Message": json.dumps(message),
+                "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+                "MessageAttributes": {},
+            },
+        }
+        answer: dict[str, Any] = app_module.inbound_sms({"Records": [record]}, _LambdaContext("inbound_sms"))
+        return answer
+
     def latest_code(self, contact: str) -> str:
         """The newest one-time code sent to a phone or email (for tests and demos)."""
         import re
@@ -412,14 +448,32 @@ class _WebHandler(SimpleHTTPRequestHandler):
         else:
             super().do_GET()
 
+    def do_POST(self) -> None:
+        if self.path.split("?", 1)[0] != "/outbox/reply":
+            self.send_error(404)
+            return
+        try:
+            length = min(int(self.headers.get("Content-Length") or 0), 8192)
+            body = json.loads(self.rfile.read(length) or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        sender = body.get("from") if isinstance(body, dict) else None
+        text = body.get("text") if isinstance(body, dict) else None
+        if not isinstance(sender, str) or not isinstance(text, str) or not sender.strip() or not text.strip():
+            error = {"error": {"code": "invalid", "message": "from (a phone number) and text are required"}}
+            self._send(json.dumps(error).encode(), "application/json", 422)
+            return
+        answer = self.owner.text_practice(sender.strip(), text[:1600])
+        self._send(json.dumps(answer).encode(), "application/json")
+
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
         for name, value in self.owner.page_headers().items():
             self.send_header(name, value)
         super().end_headers()
 
-    def _send(self, body: bytes, content_type: str) -> None:
-        self.send_response(200)
+    def _send(self, body: bytes, content_type: str, status: int = 200) -> None:
+        self.send_response(status)
         self.send_header("Content-Type", f"{content_type}; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -441,6 +495,19 @@ class _LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000
+
+
+def _quiet_disconnects(server: Any) -> None:
+    """A browser that closes a connection mid-answer (a page left, a poll cut short) is not an error:
+    socketserver would print a BrokenPipe traceback for each; anything else is still printed."""
+    original = server.handle_error
+
+    def handle_error(request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)):
+            return
+        original(request, client_address)
+
+    server.handle_error = handle_error
 
 
 def _silent(*_args: Any, **_kwargs: Any) -> None:

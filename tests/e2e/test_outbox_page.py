@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from tests.e2e.pages import GUARDIAN_EMAIL, PATIENT_EMAIL, PATIENT_PHONE
 from tests.e2e.support import OpenPage, RunningStack, http_json, shoot
+from tests.e2e.test_accessibility import serious_violations
 
 pytestmark = pytest.mark.e2e
 
@@ -80,3 +81,40 @@ def test_links_in_message_bodies_are_clickable_and_nothing_else_becomes_markup(
     assert rendered["elements"] == 1, "only the link is an element; the rest stays text"
     assert "<b>not bold</b>" in rendered["text"]
     assert rendered["html"] == "Hi Pay now (https://example.test/pay)"
+
+
+def test_a_patient_text_typed_in_the_outbox_reaches_the_inbound_sms_handler(
+    stack: RunningStack, open_page: OpenPage
+) -> None:
+    """HELP by the outbox's form: the practice answers with its name and phone, as it would to a real phone."""
+    page = open_page("desktop")
+    page.goto(stack.outbox_url)
+    expect(page.locator(".count")).not_to_be_empty()
+    before = stack.outbox_ids()
+    page.get_by_label("Patient's phone").fill(PATIENT_PHONE)
+    page.get_by_label("Message", exact=True).fill("HELP")
+    page.get_by_role("button", name="Send text").click()
+    expect(page.locator(".reply-result")).to_have_text("Handled as: help")
+    answer = next(m for m in stack.outbox() if m["id"] not in before and m["to"] == PATIENT_PHONE)
+    assert "Maple Dental" in answer["body"] and "555" in answer["body"], answer["body"]
+    expect(page.locator(".message").first.locator(".message-to")).to_contain_text(PATIENT_PHONE)
+    assert serious_violations(page) == []
+    page.get_by_label("Patient's phone").fill("")
+    page.locator(".message").first.get_by_role("button", name="Reply").click()
+    expect(page.get_by_label("Patient's phone")).to_have_value(PATIENT_PHONE)
+    expect(page.get_by_label("Message", exact=True)).to_be_focused()
+    shoot(page, "outbox-text-the-practice-desktop")
+
+
+def test_other_texts_go_to_the_staff_inbox_and_a_text_needs_a_sender_and_words(stack: RunningStack) -> None:
+    status, answer = http_json(
+        "POST", f"{stack.web_url}/outbox/reply", {"from": PATIENT_PHONE, "text": "Is there parking nearby?"}
+    )
+    assert (status, answer["outcome"]) == (200, "other"), answer
+    token = str(stack.staff_sign_in()["id_token"])
+    status, inbox = http_json("GET", f"{stack.api_url}/practices/{stack.practice_id}/inbox", token=token)
+    assert status == 200
+    assert any("parking" in item.get("text", "") for item in inbox["items"]), inbox
+    for bad in ({"from": PATIENT_PHONE}, {"text": "C"}, {"from": " ", "text": "C"}):
+        status, answer = http_json("POST", f"{stack.web_url}/outbox/reply", bad)
+        assert status == 422 and answer["error"]["code"] == "invalid", (bad, answer)

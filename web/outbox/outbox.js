@@ -38,6 +38,17 @@ const STRINGS = {
     unreachable: "Can't read /outbox.json. Is the local stack running? Retrying…",
     notLocal: "The outbox exists only on the local stack (make run). Nothing is listed here in production.",
     justNow: "just now",
+    replyHeading: "Text the practice as a patient",
+    replyHint:
+      "Goes to the inbound-SMS handler as a patient's reply would: try C to confirm, STOP or CANCEL to opt out, START to opt back in, HELP, or anything else for the staff inbox.",
+    replyFrom: "Patient's phone",
+    replyText: "Message",
+    replySend: "Send text",
+    replySending: "Sending…",
+    replyTo: "Reply",
+    replyToLabel: "Reply to {to} as the patient",
+    replyDone: "Handled as: {outcome}",
+    replyFailed: "Not sent: {message}",
   },
 };
 
@@ -106,6 +117,65 @@ function renderLive() {
   );
 }
 
+// --- texting the practice (the local stand-in for a patient's phone) --------------------------------
+
+const replyFrom = h("input", { id: "reply-from", type: "tel", autocomplete: "off", list: "reply-numbers", required: true });
+const replyNumbers = h("datalist", { id: "reply-numbers" });
+const replyText = h("input", { id: "reply-text", type: "text", autocomplete: "off", maxlength: "1600", required: true });
+const replyResult = h("p", { class: "reply-result", role: "status" });
+const replySend = h("button", { class: "btn btn-primary", type: "submit" }, t("replySend"));
+
+async function sendReply(event) {
+  event.preventDefault();
+  if (!replyFrom.value.trim() || !replyText.value.trim()) {
+    (replyFrom.value.trim() ? replyText : replyFrom).focus();
+    return;
+  }
+  replySend.disabled = true;
+  replySend.textContent = t("replySending");
+  try {
+    const response = await fetch("/outbox/reply", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify({ from: replyFrom.value.trim(), text: replyText.value }),
+    });
+    const data = await response.json();
+    replyResult.textContent = response.ok
+      ? t("replyDone", { outcome: String(data.outcome || "") })
+      : t("replyFailed", { message: String((data.error && data.error.message) || response.status) });
+    if (response.ok) replyText.value = "";
+    poll();
+  } catch (error) {
+    replyResult.textContent = t("replyFailed", { message: String(error.message || error) });
+  } finally {
+    replySend.disabled = false;
+    replySend.textContent = t("replySend");
+  }
+}
+
+function replyPanel() {
+  return h(
+    "form",
+    { class: "card reply", aria: { labelledby: "reply-heading" }, onsubmit: sendReply, novalidate: true },
+    h("h2", { id: "reply-heading" }, t("replyHeading")),
+    h("p", { class: "muted" }, t("replyHint")),
+    h(
+      "div",
+      { class: "reply-fields" },
+      h("div", { class: "field" }, h("label", { for: "reply-from" }, t("replyFrom")), replyFrom, replyNumbers),
+      h("div", { class: "field" }, h("label", { for: "reply-text" }, t("replyText")), replyText),
+      replySend,
+    ),
+    replyResult,
+  );
+}
+
+function replyTo(number) {
+  replyFrom.value = number;
+  replyText.focus();
+  replyFrom.closest("form").scrollIntoView({ block: "nearest" });
+}
+
 // --- messages ------------------------------------------------------------------------------------
 
 function timeLabel(item) {
@@ -157,7 +227,24 @@ function messageItem(item) {
       ? h("p", { class: "message-code" }, h("span", { class: "muted" }, `${t("code")}: `), h("strong", { class: "code-value" }, code[1]), copyButton(code[1]))
       : "",
     h("div", { class: "message-body" }, linkify(text)),
-    h("p", { class: "message-id" }, h("span", null, `${t("id")}: `), h("code", null, String(item.id || ""))),
+    h(
+      "p",
+      { class: "message-id" },
+      h("span", null, `${t("id")}: `),
+      h("code", null, String(item.id || "")),
+      channel === "sms"
+        ? h(
+            "button",
+            {
+              class: "btn btn-quiet btn-small reply-to",
+              type: "button",
+              aria: { label: t("replyToLabel", { to: String(item.to || "") }) },
+              onclick: () => replyTo(String(item.to || "")),
+            },
+            t("replyTo"),
+          )
+        : "",
+    ),
   );
 }
 
@@ -223,6 +310,8 @@ async function poll() {
       state.items = items;
       state.ids = ids;
       state.loaded = true;
+      const numbers = [...new Set(items.filter((m) => m.channel === "sms").map((m) => String(m.to || "")))];
+      replyNumbers.replaceChildren(...numbers.slice(0, 20).map((n) => h("option", { value: n })));
       renderList();
       if (state.fresh.size) status.textContent = state.fresh.size === 1 ? t("newMessage") : t("newMessages", { count: state.fresh.size });
     } else {
@@ -254,6 +343,7 @@ function start() {
       h("div", null, h("h1", { id: "outbox-heading" }, t("heading")), h("p", { class: "lede" }, t("lede", { seconds: REFRESH_MS / 1000 }))),
       h("div", { class: "field filter" }, h("label", { for: "filter" }, t("filter")), filterInput),
     ),
+    replyPanel(),
     countEl,
     errorEl,
     listEl,
