@@ -8,6 +8,10 @@ their own channel (SMS or email), each with a signed link; a job tells the next 
 moves the entry's appointment into) the time *and* marks the offer taken and the entry fulfilled,
 on the same time locks as any booking: the first acceptor wins; later ones are told it is gone and
 stay on the list.
+
+Asking is idempotent: a patient holds at most one active entry per appointment (or per type,
+provider and window), kept by a conditional write of the request's key, so a double submit makes
+one entry. An opening is told to each patient once, whichever of their entries match it.
 """
 
 from __future__ import annotations
