@@ -15,7 +15,8 @@ Definitions (``DEFINITIONS`` is what the API answers next to each number):
 - recall share = active patients (a completed visit in the last 18 months, this one included) whose latest
   open hygiene appointment is today or later / active patients;
 - online collections = card payments through Stripe less their refunds; all collections = every payment
-  and insurance payment less refunds, by the month posted; outstanding = what accounts owe, credits apart.
+  and insurance payment less refunds, by the month posted; outstanding = what accounts owe now
+  (billing's owed now: the ledger total less what is pending with insurance), credits apart.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from chalicelib.billing.model import (
     REFUND,
     SOURCE_STRIPE,
     LedgerLine,
+    balance_of,
 )
 
 MONTHS_SHOWN = 12  # the trend charts
@@ -290,16 +292,21 @@ def cell_moved(before: PatientFacts, after: PatientFacts) -> Deltas:
 
 @dataclass(frozen=True)
 class AccountState:
-    balance_cents: int  # what the account owes (negative: a credit)
+    balance_cents: int  # the ledger total (negative: a credit), insurance still pending included
     oldest_open: date | None  # the posting day of the oldest charge not yet paid off (payments go oldest first)
     months: Mapping[str, Mapping[str, int]]  # month -> collected / collected_online / charged
+    # What the account owes now, as billing's balance says it (the total less what is pending with
+    # insurance); this, not the ledger total, is "outstanding".
+    owed_now_cents: int = 0
 
     def totals(self) -> dict[str, int]:
-        return {T_OWED: max(self.balance_cents, 0), T_CREDIT: max(-self.balance_cents, 0)}
+        return {T_OWED: self.owed_now_cents, T_CREDIT: max(-self.balance_cents, 0)}
 
 
 def account_state(lines: Iterable[LedgerLine]) -> AccountState:
-    """Balance, aging and monthly money of one account, from its ledger lines (integer cents)."""
+    """Balance, aging and monthly money of one account, from its ledger lines (integer cents). Owed
+    now is billing's ``balance_of`` of the same lines, so analytics and the account pages agree."""
+    lines = list(lines)
     open_debits: list[list[Any]] = []  # [day, cents left], oldest first
     credit = 0
     months: dict[str, dict[str, int]] = {}
@@ -340,6 +347,7 @@ def account_state(lines: Iterable[LedgerLine]) -> AccountState:
         balance_cents=owed - credit,
         oldest_open=open_debits[0][0] if open_debits else None,
         months={m: {k: v for k, v in c.items() if v} for m, c in months.items() if any(c.values())},
+        owed_now_cents=balance_of(lines).owed_now_cents,
     )
 
 
@@ -555,7 +563,7 @@ DEFINITIONS: dict[str, str] = {
     ),
     "collections": "payments and insurance payments less refunds, by the month posted (cents)",
     "online_collections": "card payments made online (Stripe) less their refunds, by the month posted (cents)",
-    "outstanding": "what accounts owe now (credits counted apart), ledger balances in cents",
+    "outstanding": "what accounts owe now, less what is pending with insurance (credits counted apart), in cents",
     "nps": "net promoter score = round(100 x (promoters 9-10 - detractors 0-6) / answers), by month",
     "referrals": "referred new patients whose first visit was completed, by month",
 }

@@ -4,11 +4,13 @@ counters have dynamic names (a recall cell per hygiene day), and every write is 
 | item                 | SK                        | what                                                     |
 |----------------------|---------------------------|----------------------------------------------------------|
 | month roll-up        | ANALYTICS_MONTH#<YYYY-MM> | flat counters (model.py) bumped with ADD; local months    |
-| totals               | ANALYTICS_TOTALS          | ``owed`` and ``credit`` of every account now (cents)     |
+| totals               | ANALYTICS_TOTALS          | ``owed`` now (not what is pending with insurance) and    |
+|                      |                           | ``credit`` of every account (cents)                      |
 | patient tally        | TALLY#PATIENT#<patient>   | completed visits, open hygiene appointments, and what    |
 |                      |                           | each appointment put in the counters (JSON), rev;        |
 |                      |                           | GSI1 PRACTICE#<p>#RECALL / <last hygiene day>#<patient>  |
-| account              | TALLY#ACCOUNT#<patient>   | balance, oldest unpaid charge, money by month, rev;      |
+| account              | TALLY#ACCOUNT#<patient>   | balance, owed now, oldest unpaid charge, money by month, |
+|                      |                           | rev;                                                     |
 |                      |                           | GSI1 PRACTICE#<p>#OPENBAL / <oldest unpaid>#<patient>    |
 |                      |                           | (sparse: only while the balance is above zero)           |
 
@@ -323,10 +325,13 @@ class AnalyticsStore:
         if not item:
             return StoredAccount(patient_id, 0, None)
         oldest = item.get("oldest_open")
+        balance = int(item["balance"])
         state = AccountState(
-            balance_cents=int(item["balance"]),
+            balance_cents=balance,
             oldest_open=date.fromisoformat(str(oldest)) if oldest else None,
             months=json.loads(str(item.get("months") or "{}")),
+            # an item written before owed_now was kept added its positive balance to the owed total
+            owed_now_cents=int(item["owed_now"]) if "owed_now" in item else max(balance, 0),
         )
         return StoredAccount(patient_id, int(item["rev"]), state)
 
@@ -443,11 +448,15 @@ def _account_update(practice_id: str, s: StoredAccount, state: AccountState) -> 
         ":type": {"S": "AccountTally"},
         ":pid": {"S": s.patient_id},
         ":balance": {"N": str(state.balance_cents)},
+        ":owed": {"N": str(state.owed_now_cents)},
         ":months": {"S": json.dumps(state.months, sort_keys=True, separators=(",", ":"))},
         ":at": _stamp(),
     }
     condition = _revision(s.rev, values)
-    sets = "#type = :type, patient_id = :pid, balance = :balance, months = :months, rev = :next, updated_at = :at"
+    sets = (
+        "#type = :type, patient_id = :pid, balance = :balance, owed_now = :owed, months = :months, "
+        "rev = :next, updated_at = :at"
+    )
     removes = []
     if state.balance_cents > 0 and state.oldest_open is not None:
         values[":oldest"] = {"S": state.oldest_open.isoformat()}

@@ -36,13 +36,22 @@ class MemoryWaitlist:
     def __init__(self) -> None:
         self.entries: dict[tuple[str, str], WaitlistEntry] = {}
         self.offers: dict[tuple[str, str], Offer] = {}
+        self.keys: dict[tuple[str, str, str], str] = {}
         self.lock = threading.RLock()
 
-    def put_entry(self, practice_id: str, entry: WaitlistEntry) -> None:
+    def put_entry(self, practice_id: str, entry: WaitlistEntry, replacing: str = "") -> bool:
         with self.lock:
             if (practice_id, entry.id) in self.entries:
                 raise KeyError("entry exists")
+            holder = self.keys.get((practice_id, entry.patient_id, entry.key), "")
+            if holder and holder != replacing:
+                return False
+            self.keys[(practice_id, entry.patient_id, entry.key)] = entry.id
             self.entries[(practice_id, entry.id)] = copy.deepcopy(entry)
+            return True
+
+    def key_holder(self, practice_id: str, patient_id: str, key: str) -> str:
+        return self.keys.get((practice_id, patient_id, key), "")
 
     def get_entry(self, practice_id: str, entry_id: str) -> WaitlistEntry | None:
         found = self.entries.get((practice_id, entry_id))

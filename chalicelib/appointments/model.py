@@ -242,6 +242,16 @@ class WaitlistEntry:
     appointment_id: str = ""
     status: str = WAITING
 
+    @property
+    def key(self) -> str:
+        """What the patient asked for: one active entry per patient and key (a repeat answers it)."""
+        if self.appointment_id:
+            return f"A#{self.appointment_id}"
+        return f"T#{self.type_id}#{self.provider_id}#{self.earliest.isoformat()}#{self.latest.isoformat()}"
+
+    def active(self, today: date) -> bool:
+        return self.status == WAITING and self.latest >= today
+
     def wants(self, day: date, provider_id: str) -> bool:
         return self.status == WAITING and self.earliest <= day <= self.latest and self.provider_id in ("", provider_id)
 

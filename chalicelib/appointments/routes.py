@@ -512,7 +512,7 @@ def waitlist_join() -> Response:
     caller = patient_caller(bp.current_request)
     body = json_body(bp.current_request)
     appointment_id = _text(body, "appointment_id")
-    entry = waitlist.join(
+    entry, new = waitlist.join(
         ports(),
         caller,
         waitlist.WaitRequest(
@@ -525,7 +525,7 @@ def waitlist_join() -> Response:
             channel=_text(body, "channel"),
         ),
     )
-    return respond(_entry_json(entry), status=201)
+    return respond(_entry_json(entry), status=201 if new else 200)
 
 
 @route(bp, "/patient/waitlist/{entry_id}", "DELETE", summary="Leave the waitlist", auth="patient", tag=TAG)

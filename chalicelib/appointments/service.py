@@ -778,6 +778,7 @@ def cancel_provider_day(
     book = load_book(ports, practice_id)
     if provider_id not in book.providers:
         raise NotFound("no such provider")
+    _not_past(book, ports, day, "a day before today cannot be cancelled or closed")
     closure = None
     if close_day:
         closure = Closure(ports.new_id(), day, day, provider_id, reason[:MAX_REASON_LENGTH])
@@ -862,6 +863,12 @@ def staff_read(
     return book, a, ports.patients.get(book.id, a.patient_id)
 
 
+def _not_past(book: Book, ports: Ports, day: date, message: str) -> None:
+    """Closures (and a provider's day cancel) are for days from the practice's local today on."""
+    if day < book.today(ports.clock.now()):
+        raise Unprocessable(message, code="in_the_past")
+
+
 def add_closure(
     ports: Ports, staff_id: str, practice_id: str, start_date: date, end_date: date, provider_id: str, reason: str
 ) -> Closure:
@@ -870,6 +877,7 @@ def add_closure(
         raise Unprocessable("unknown provider", code="unknown_provider")
     if end_date < start_date:
         raise Unprocessable("end_date is before start_date", code="invalid_dates")
+    _not_past(book, ports, start_date, "a closure starts today or later")
     if (end_date - start_date).days > 366:
         raise Unprocessable("a closure lasts at most a year", code="invalid_dates")
     closure = Closure(ports.new_id(), start_date, end_date, provider_id, reason[:MAX_REASON_LENGTH])

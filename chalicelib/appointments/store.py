@@ -126,6 +126,12 @@ class WaitlistItem(TableItem, discriminator="WaitlistEntry"):
     asked_at = UTCDateTimeAttribute()
 
 
+class WaitlistKeyItem(TableItem, discriminator="WaitlistKey"):
+    """``WAITKEY#<patient_id>#<entry key>``: which entry holds a patient's request for one thing."""
+
+    entry_id = UnicodeAttribute()
+
+
 class OfferItem(TableItem, discriminator="WaitlistOffer"):
     offer_id = UnicodeAttribute()
     provider_id = UnicodeAttribute()
@@ -358,6 +364,11 @@ def _appointment_ops(tx: _Tx, practice_id: str, zone: str, write: Write) -> None
         tx.updates.append(("entry", entry, [WaitlistItem.status.set("fulfilled")], WaitlistItem.status == WAITING))
 
 
+def _refused(labels: list[str], error: TransactWriteError) -> list[str]:
+    codes = [r.code if r is not None else None for r in (error.cancellation_reasons or [])]
+    return [labels[i] for i, code in enumerate(codes) if code == "ConditionalCheckFailed" and i < len(labels)]
+
+
 def _failure(labels: list[str], error: TransactWriteError) -> Exception | None:
     """The domain error a cancelled transaction means, or None when it is worth retrying."""
     codes = [r.code if r is not None else None for r in (error.cancellation_reasons or [])]
@@ -564,10 +575,13 @@ def _due_sk(at: datetime, practice_id: str, offer_id: str) -> str:
 
 
 class DynamoWaitlist:
-    """Entries: ``WAIT#<id>`` (GSI2 by patient). Offers: ``OFFER#<id>``, in GSI1 ``OFFERS_DUE`` while open."""
+    """Entries: ``WAIT#<id>`` (GSI2 by patient), each written with ``WAITKEY#<patient>#<key>`` naming the
+    entry that holds that request (one transaction), so concurrent repeats make one entry. Offers:
+    ``OFFER#<id>``, in GSI1 ``OFFERS_DUE`` while open."""
 
-    def put_entry(self, practice_id: str, entry: WaitlistEntry) -> None:
-        WaitlistItem(
+    def put_entry(self, practice_id: str, entry: WaitlistEntry, replacing: str = "") -> bool:
+        expires_at = int(datetime.combine(entry.latest + timedelta(days=30), datetime.min.time(), UTC).timestamp())
+        item = WaitlistItem(
             practice_pk(practice_id),
             f"WAIT#{entry.id}",
             gsi2pk=f"PRACTICE#{practice_id}#PATIENT#{entry.patient_id}",
@@ -583,8 +597,35 @@ class DynamoWaitlist:
             appointment_id=entry.appointment_id,
             status=entry.status,
             asked_at=entry.created_at,
-            expires_at=int(datetime.combine(entry.latest + timedelta(days=30), datetime.min.time(), UTC).timestamp()),
-        ).save(condition=WaitlistItem.pk.does_not_exist())
+            expires_at=expires_at,
+        )
+        key = WaitlistKeyItem(
+            practice_pk(practice_id),
+            f"WAITKEY#{entry.patient_id}#{entry.key}",
+            entry_id=entry.id,
+            expires_at=expires_at,
+        )
+        free = WaitlistKeyItem.pk.does_not_exist()
+        tx = _Tx(
+            puts=[
+                ("entry", item, WaitlistItem.pk.does_not_exist()),
+                ("key", key, free | (WaitlistKeyItem.entry_id == replacing) if replacing else free),
+            ]
+        )
+        try:
+            tx.run()
+        except TransactWriteError as exc:
+            if "key" in _refused(tx.labels(), exc):
+                return False
+            raise
+        return True
+
+    def key_holder(self, practice_id: str, patient_id: str, key: str) -> str:
+        try:
+            item = WaitlistKeyItem.get(practice_pk(practice_id), f"WAITKEY#{patient_id}#{key}", consistent_read=True)
+        except WaitlistKeyItem.DoesNotExist:
+            return ""
+        return str(item.entry_id)
 
     def get_entry(self, practice_id: str, entry_id: str) -> WaitlistEntry | None:
         try:

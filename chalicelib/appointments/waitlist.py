@@ -8,6 +8,10 @@ their own channel (SMS or email), each with a signed link; a job tells the next 
 moves the entry's appointment into) the time *and* marks the offer taken and the entry fulfilled,
 on the same time locks as any booking: the first acceptor wins; later ones are told it is gone and
 stay on the list.
+
+Asking is idempotent: a patient holds at most one active entry per appointment (or per type,
+provider and window), kept by a conditional write of the request's key, so a double submit makes
+one entry. An opening is told to each patient once, whichever of their entries match it.
 """
 
 from __future__ import annotations
@@ -119,7 +123,10 @@ def _check_window(book: Book, req: WaitRequest, today: date) -> None:
         raise Unprocessable("channel is sms or email", code="invalid_channel")
 
 
-def join(ports: Ports, caller: PatientCaller, req: WaitRequest) -> WaitlistEntry:
+def join(ports: Ports, caller: PatientCaller, req: WaitRequest) -> tuple[WaitlistEntry, bool]:
+    """The patient's entry for this request and whether it is new. Idempotent: a patient holds at
+    most one active entry per appointment (or type, provider and window); a repeat, even a
+    concurrent one, answers the entry that holds it."""
     actor = session_actor(caller)
     book = load_book(ports, caller.practice_id)
     if not caller.owns(req.patient_id):
@@ -133,9 +140,6 @@ def join(ports: Ports, caller: PatientCaller, req: WaitRequest) -> WaitlistEntry
     )
     if contact is None:
         raise Unprocessable("there is no phone or email on file to tell you", code="no_contact")
-    waiting = [e for e in ports.waitlist.entries_for_patient(book.id, req.patient_id) if e.status == WAITING]
-    if len(waiting) >= MAX_WAITING_PER_PATIENT:
-        raise Unprocessable(f"at most {MAX_WAITING_PER_PATIENT} waitlist requests per patient", code="waitlist_full")
     entry = WaitlistEntry(
         id=ports.new_id(),
         patient_id=req.patient_id,
@@ -148,9 +152,24 @@ def join(ports: Ports, caller: PatientCaller, req: WaitRequest) -> WaitlistEntry
         provider_id=req.provider_id,
         appointment_id=req.appointment_id,
     )
-    ports.waitlist.put_entry(book.id, entry)
+    mine = ports.waitlist.entries_for_patient(book.id, req.patient_id)
+    same = [e for e in mine if e.key == entry.key and e.active(today)]
+    if same:
+        return min(same, key=lambda e: (e.created_at, e.id)), False
+    if len([e for e in mine if e.status == WAITING]) >= MAX_WAITING_PER_PATIENT:
+        raise Unprocessable(f"at most {MAX_WAITING_PER_PATIENT} waitlist requests per patient", code="waitlist_full")
+    holder_id = ports.waitlist.key_holder(book.id, entry.patient_id, entry.key)
+    holder = ports.waitlist.get_entry(book.id, holder_id) if holder_id else None
+    if holder is not None and holder.active(today):
+        return holder, False
+    if not ports.waitlist.put_entry(book.id, entry, replacing=holder_id):
+        winner_id = ports.waitlist.key_holder(book.id, entry.patient_id, entry.key)
+        winner = ports.waitlist.get_entry(book.id, winner_id) if winner_id else None
+        if winner is None:
+            raise Conflict("that waitlist request changed meanwhile; try again", code="changed_meanwhile")
+        return winner, False
     audit(ports, book.id, actor, "waitlist.join", [entry.patient_id], f"waitlist:{entry.id}")
-    return entry
+    return entry, True
 
 
 def entries(ports: Ports, caller: PatientCaller) -> tuple[Book, list[WaitlistEntry]]:
@@ -188,11 +207,19 @@ def _fits(book: Book, t: AppointmentType | None, offer: Offer) -> bool:
 
 
 def candidates(ports: Ports, book: Book, offer: Offer) -> list[WaitlistEntry]:
-    """Waiting entries the offered time suits, oldest first, not yet told about this offer."""
+    """Waiting entries the offered time suits, oldest first, at most one per patient, none of a
+    patient already told about this offer (by any of their entries)."""
     day = book.local_day(offer.start)
-    out = []
-    for e in ports.waitlist.waiting(book.id):
-        if e.id in offer.notified or not e.wants(day, offer.provider_id):
+    waiting = ports.waitlist.waiting(book.id)
+    by_id = {e.id: e for e in waiting}
+    told: set[str] = set()
+    for entry_id in offer.notified:
+        e_told = by_id.get(entry_id) or ports.waitlist.get_entry(book.id, entry_id)
+        if e_told is not None:
+            told.add(e_told.patient_id)
+    out: list[WaitlistEntry] = []
+    for e in waiting:
+        if e.id in offer.notified or e.patient_id in told or not e.wants(day, offer.provider_id):
             continue
         if not _fits(book, book.types.get(e.type_id), offer):
             continue
@@ -206,6 +233,7 @@ def candidates(ports: Ports, book: Book, offer: Offer) -> list[WaitlistEntry]:
                 or current.start <= offer.start
             ):
                 continue
+        told.add(e.patient_id)
         out.append(e)
     return out
 
@@ -311,6 +339,7 @@ class OfferTarget:
     offer: Offer
     entry: WaitlistEntry
     type: AppointmentType | None
+    taker: WaitlistEntry | None = None  # the entry that took the offer, when it was taken
 
 
 def offer_target(ports: Ports, claims: links.LinkClaims) -> OfferTarget:
@@ -319,13 +348,22 @@ def offer_target(ports: Ports, claims: links.LinkClaims) -> OfferTarget:
     entry = ports.waitlist.get_entry(book.id, claims.entry_id)
     if offer is None or entry is None or entry.id not in offer.notified:
         raise NotFound("this link is not valid", code="link_invalid")
-    return OfferTarget(book, offer, entry, book.types.get(entry.type_id))
+    taker = ports.waitlist.get_entry(book.id, offer.taken_by) if offer.taken_by else None
+    return OfferTarget(book, offer, entry, book.types.get(entry.type_id), taker)
+
+
+def _taken_by_patient(target: OfferTarget) -> bool:
+    """This patient took it, by this link's entry or another of theirs (told before offers went one per patient)."""
+    taker = target.taker
+    return target.offer.taken_by == target.entry.id or (
+        taker is not None and taker.patient_id == target.entry.patient_id
+    )
 
 
 def offer_state(ports: Ports, target: OfferTarget) -> str:
-    """ready, yours (this entry took it), taken (someone else did), closed, expired, left (not waiting)."""
+    """ready, yours (this patient took it), taken (someone else did), closed, expired, left (not waiting)."""
     offer, entry = target.offer, target.entry
-    if offer.taken_by == entry.id:
+    if _taken_by_patient(target):
         return "yours"
     if offer.status != OFFER_OPEN:
         return "taken" if offer.taken_by else "closed"
@@ -337,8 +375,10 @@ def offer_state(ports: Ports, target: OfferTarget) -> str:
 
 
 def offer_appointment_id(target: OfferTarget) -> str:
-    """A new booking from an offer has an id derived from the offer, so a second click finds it."""
-    return target.entry.appointment_id or f"w{target.offer.id}"
+    """A new booking from an offer has an id derived from the offer, so a second click finds it;
+    once taken, the taking entry's (the patient's other link answers the same appointment)."""
+    entry = target.taker if target.taker is not None and _taken_by_patient(target) else target.entry
+    return entry.appointment_id or f"w{target.offer.id}"
 
 
 def offer_view(ports: Ports, claims: links.LinkClaims) -> tuple[OfferTarget, str]:

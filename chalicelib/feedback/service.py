@@ -51,6 +51,9 @@ from chalicelib.reminders.model import SMS, SURVEY_TOUCH, THANKS_TOUCH, InboxEnt
 from chalicelib.reminders.service import guardian_recipients
 
 PER_CLIENT = RateRule("newpatient_client", 5, timedelta(hours=1))
+# Refused tries (422, unknown referral code) are counted apart with a higher cap: correcting typos
+# never spends the allowance for real requests, while a script still meets a wall.
+PER_CLIENT_INVALID = RateRule("newpatient_client_invalid", 30, timedelta(hours=1))
 PER_CONTACT = RateRule("newpatient_contact", 2, timedelta(days=1))
 PER_PRACTICE = RateRule("newpatient_practice", 200, timedelta(days=1))
 LOW_SCORE = "low_score"
@@ -285,28 +288,46 @@ def check_referral(ports: FeedbackPorts, practice_id: str, code: str) -> dict[st
     return {"valid": True, "code": code, "practice": _practice_card(practice)}
 
 
+class RequestRateLimited(TooManyRequests):
+    """A 429 that says, in ``Retry-After``, how many seconds until its window ends."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, code="rate_limited")
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 def _limit(ports: FeedbackPorts, practice_id: str, rule: RateRule, key: str, now: datetime) -> None:
     digest = hmac.new(ports.signing_key(), f"{rule.scope}\x1f{key}".encode(), hashlib.sha256).hexdigest()[:24]
     if not ports.rates.hit(practice_id, rule.counter_key(digest, now), rule.limit, rule.window_end(now)):
         logger.info("new-patient request rate limited", extra={"practice_id": practice_id, "scope": rule.scope})
-        raise TooManyRequests("too many requests; please call the practice or try again later", code="rate_limited")
+        raise RequestRateLimited(
+            "too many requests; please call the practice or try again later", rule.retry_after(now)
+        )
 
 
 def request_visit(ports: FeedbackPorts, practice_id: str, raw: dict[str, Any], client: str) -> dict[str, Any]:
-    """A public new-patient request: rate-limited per client and per practice, validated, then one
-    staff inbox item (and a pending referral when a known code came with it)."""
+    """A public new-patient request: validated first (a refused one counts only against the client's
+    higher cap on refused tries), then rate-limited per client, per phone or email and per practice,
+    then one staff inbox item (and a pending referral when a known code came with it)."""
     practice = _practice(ports, practice_id)
     now = _now(ports)
-    _limit(ports, practice.id, PER_CLIENT, client or "unknown", now)
+    client = client or "unknown"
     try:
         request = request_from_dict(raw)
     except FeedbackError as exc:
+        _limit(ports, practice.id, PER_CLIENT_INVALID, client, now)
         raise _invalid(exc) from exc
     referrer = None
     if request.referral_code:
         referrer = ports.store.code_owner(practice.id, request.referral_code)
         if referrer is None:
+            _limit(ports, practice.id, PER_CLIENT_INVALID, client, now)
             raise NotFound("that referral code is not known", code="referral_not_found")
+    _limit(ports, practice.id, PER_CLIENT, client, now)
     _limit(ports, practice.id, PER_CONTACT, request.phone or request.email, now)
     _limit(ports, practice.id, PER_PRACTICE, "all", now)
     request_id = secrets.token_hex(8)

@@ -16,6 +16,7 @@ Entity key templates (the capability ``store.py`` modules define the items):
 | pending request   | PRACTICE#<p>      | REQUEST#<appointment id>             |                                                   |                                                  |
 | closure           | PRACTICE#<p>      | CLOSURE#<id>                         |                                                   |                                                  |
 | waitlist entry    | PRACTICE#<p>      | WAIT#<id>                            |                                                   | PRACTICE#<p>#PATIENT#<id> / WAIT#<id>            |
+| waitlist key      | PRACTICE#<p>      | WAITKEY#<patient>#<A#<appointment> or T#<type>#<provider>#<earliest>#<latest>> (entry_id: the holder; TTL) | |                  |
 | waitlist offer    | PRACTICE#<p>      | OFFER#<id>                           | WAITLIST#OFFERS#OPEN / <next batch UTC>#<p>#<id> (only while open) |                                 |
 | calendar feed     | PRACTICE#<p>      | FEED#<contact holder id>             |                                                   |                                                  |
 | audit event       | PRACTICE#<p>      | AUDIT#<UTC instant>#<id> (staff events also carry actor_role, actor_name) |     | PRACTICE#<p>#PATIENT#<id> / AUDIT#<UTC>#<id>     |
@@ -76,6 +77,7 @@ Access patterns (all Query or GetItem; no Scan anywhere; every Query pages to th
 | closures of a practice                           | Query PK, SK begins_with CLOSURE#                         |
 | waiting entries of a practice (offer matching)   | Query PK, SK begins_with WAIT#, filter status = waiting   |
 | a patient's waitlist entries                     | Query GSI2 PRACTICE#<p>#PATIENT#<id>, SK begins_with WAIT# |
+| join the waitlist once per request               | TransactWriteItems: WAIT# (absent) with WAITKEY# (absent, or held by an entry no longer active) |
 | open offers whose next batch is due (job)        | Query GSI1 WAITLIST#OFFERS#OPEN, SK <= <now>              |
 | take an offer (first acceptor wins)              | in the booking transaction: OFFER# status open -> taken, WAIT# waiting -> fulfilled |
 | a contact's calendar feed                        | GetItem FEED#<holder>                                     |

@@ -167,10 +167,16 @@ class SendingHours:
         return {"start": clock_text(self.start), "end": clock_text(self.end)}
 
 
-def sending_hours_from(raw: Any) -> SendingHours:
+def sending_hours_from(raw: Any, current: SendingHours | None = None) -> SendingHours:
+    """Sending hours from JSON. A side left out keeps ``current``'s; with nothing stored to keep,
+    both are required (a lone start must not pair with a made-up end)."""
     if not isinstance(raw, Mapping) or set(raw) - {"start", "end"}:
         raise PolicyError('sending_hours is {"start": "HH:MM", "end": "HH:MM"}')
-    return SendingHours(parse_clock(raw.get("start", "08:00")), parse_clock(raw.get("end", "21:00")))
+    if current is None and set(raw) != {"start", "end"}:
+        raise PolicyError('sending_hours needs both start and end: {"start": "HH:MM", "end": "HH:MM"}')
+    start = parse_clock(raw["start"]) if "start" in raw else current.start if current else SendingHours().start
+    end = parse_clock(raw["end"]) if "end" in raw else current.end if current else SendingHours().end
+    return SendingHours(start, end)
 
 
 def next_daily_run(after: datetime, clock: time, zone: str) -> datetime:
@@ -585,7 +591,7 @@ def prefs_from_dict(raw: Mapping[str, Any], current: ContactPrefs | None = None)
                 channels.setdefault(message_type, {})[channel] = allowed
     hours = base.sending_hours
     if "sending_hours" in raw:
-        hours = None if raw["sending_hours"] is None else sending_hours_from(raw["sending_hours"])
+        hours = None if raw["sending_hours"] is None else sending_hours_from(raw["sending_hours"], hours)
     language = base.language
     if "language" in raw:
         value = raw["language"]

@@ -3,6 +3,7 @@ for owners, no money for the front desk, worklists that link to where staff act,
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -71,14 +72,25 @@ def test_an_owner_sees_the_charts_drawn_and_the_roi_with_its_method(
     expect(page.get_by_text("Unit prices (USD)")).to_be_visible()
     page.locator("#chart-noshow-title + .chart-box + details summary").click()  # the chart's numbers as a table
     expect(page.locator("#chart-noshow-title ~ details table tbody tr")).to_have_count(12)
+    # months read as months with their year ("Jan 2027"), never as a day ("Jan 27")
+    expect(page.locator("#chart-noshow-title ~ details table tbody tr th").first).to_have_text(MONTH_EN)
+    expect(page.get_by_text(re.compile(r"^Figures for "))).to_have_text(
+        re.compile(rf"^Figures for {MONTH_EN.pattern[1:-1]} to {MONTH_EN.pattern[1:-1]}\.$")
+    )
     width, inner = no_horizontal_scroll(page)
     assert width <= inner
     shoot(page, f"staff-analytics-owner-{viewport}")
+    page.get_by_role("button", name="Language: Español").click()
+    expect(page.get_by_text(re.compile(r"^Cifras de "))).to_have_text(
+        re.compile(rf"^Cifras de {MONTH_ES.pattern[1:-1]} a {MONTH_ES.pattern[1:-1]}\.$")
+    )
+
+
+MONTH_EN = re.compile(r"^[A-Z][a-z]{2} 20\d\d$")
+MONTH_ES = re.compile(r"^[a-z]{3,4}\.? 20\d\d$")  # "ene 2027", "sept 2027"
 
 
 def lambda_money() -> Any:
-    import re
-
     return re.compile(r"^-?\$[\d,]+\.\d{2}$")
 
 

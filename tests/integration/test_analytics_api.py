@@ -141,6 +141,24 @@ def test_the_front_desk_sees_no_money_and_the_owner_sees_collections_outstanding
     assert balances["rows"][0]["link"] == "#patients/PAT-1"
 
 
+def test_outstanding_agrees_with_the_staff_ledger_balance_when_insurance_is_pending(
+    api: Client, staff: StaffTokens, app_deps: Deps
+) -> None:
+    _seed()
+    owner = staff.headers("P1", "owner")
+    for body in (
+        {"kind": "charge", "amount": "212.49", "posted_on": "2027-01-05"},
+        {"kind": "payment", "amount": "120.00", "posted_on": "2027-01-05"},
+        {"kind": "insurance_estimate", "amount": "120.00", "posted_on": "2027-01-05", "claim_id": "C1"},
+    ):
+        posted = _post(api, "/practices/P1/patients/PAT-1/ledger", owner, body)
+        assert posted.status_code in (200, 201), posted.body
+    account = _get(api, "/practices/P1/patients/PAT-1/ledger", owner).json_body
+    money = _get(api, "/practices/P1/analytics/summary", owner).json_body
+    assert (account["balance"]["total_cents"], account["balance"]["owed_now_cents"]) == (9249, 0)
+    assert money["outstanding"]["owed_cents"] == account["balance"]["owed_now_cents"]
+
+
 def test_roi_inputs_are_versioned_practice_settings(api: Client, staff: StaffTokens, app_deps: Deps) -> None:
     _seed()
     owner = staff.headers("P1", "owner")
@@ -269,3 +287,13 @@ def test_reminders_sent_opt_outs_bounces_and_texts_received_are_counted_once_eac
     assert april["messages"]["email"] == {"sent": 1, "failed": 0, "bounced": 1, "opted_out": 0}
     assert april["messages"]["sms"] == {"sent": 1, "failed": 0, "bounced": 0, "opted_out": 1}
     assert april["sms_parts"] >= 1 and april["sms_inbound"] == 2
+
+
+def test_an_account_tally_written_before_owed_now_was_kept_reads_its_positive_balance_as_owed(app_deps: Deps) -> None:
+    from chalicelib.analytics.store import AnalyticsStore, _key, _table
+    from chalicelib.platform.aws import client
+
+    item = {**_key("P1", "TALLY#ACCOUNT#PAT-1"), "patient_id": {"S": "PAT-1"}, "balance": {"N": "9249"}}
+    client("dynamodb").put_item(TableName=_table(), Item={**item, "rev": {"N": "3"}, "months": {"S": "{}"}})
+    stored = AnalyticsStore().account("P1", "PAT-1")
+    assert stored.state is not None and stored.state.owed_now_cents == 9249  # what it added to the totals

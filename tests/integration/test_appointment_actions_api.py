@@ -283,3 +283,13 @@ def test_closures_are_added_listed_and_removed_and_shape_availability(api: Clien
         api, "/practices/P1/closures", StaffHeaders.get(), {"start_date": "2027-04-21", "end_date": "2027-04-20"}
     )
     assert bad.status_code == 422
+
+
+def test_closures_and_provider_day_cancels_in_the_past_are_refused(api: Client, world: Seeded) -> None:
+    past = post(api, "/practices/P1/providers/DR1/days/2020-03-02/cancel", StaffHeaders.get(), {"reason": "sick"})
+    assert (past.status_code, past.json_body["error"]["code"]) == (422, "in_the_past")
+    closure = post(
+        api, "/practices/P1/closures", StaffHeaders.get(), {"start_date": "2020-03-02", "end_date": "2020-03-03"}
+    )
+    assert (closure.status_code, closure.json_body["error"]["code"]) == (422, "in_the_past")
+    assert api.http.get("/practices/P1/closures", headers=StaffHeaders.get()).json_body["closures"] == []

@@ -128,3 +128,17 @@ def test_public_links_and_settings_are_per_practice(api: Client, maple: Book, st
     assert front.status_code == 403
     stale = _send(api, "put", "/practices/P1/feedback/settings", {"version": 0}, staff.headers("P1", "owner"))
     assert stale.status_code == 409
+
+
+def test_typos_in_a_new_patient_request_do_not_lock_out_the_corrected_one_and_a_429_says_when(
+    api: Client, maple: Book
+) -> None:
+    path = "/public/practices/P1/new-patient-requests"
+    for bad in ({"name": ""}, {"name": "Nia", "phone": "12"}, {"name": "Nia"}, {"name": "Nia", "email": "x"}, {}):
+        assert _send(api, "post", path, bad).status_code == 422
+    assert _send(api, "post", path, {"name": "Nia Newman", "phone": "555-555-0133"}).status_code == 202
+    for n in range(4):
+        assert _send(api, "post", path, {"name": f"Person {n}", "email": f"p{n}@example.test"}).status_code == 202
+    limited = _send(api, "post", path, {"name": "Six", "email": "p6@example.test"})
+    assert (limited.status_code, limited.json_body["error"]["code"]) == (429, "rate_limited")
+    assert limited.headers["Retry-After"] == "3600"  # the clock stands at the top of the hour

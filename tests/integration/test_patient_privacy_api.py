@@ -258,6 +258,26 @@ def test_an_export_of_another_familys_patient_or_an_unlinked_minor_is_a_404_and_
 # --- the contact record --------------------------------------------------------------------------------
 
 
+def test_a_preferences_change_with_only_a_sending_hours_start_keeps_the_stored_end_or_is_refused(
+    api: Client, family: dict[str, dict[str, str]]
+) -> None:
+    headers = {**family["own"], "Content-Type": "application/json"}
+    path = "/patient/patients/PAT-A/preferences"
+
+    def put(body: object) -> Any:
+        return api.http.put(path, headers=headers, body=json.dumps(body).encode())
+
+    lone = put({"sending_hours": {"start": "10:00"}})  # nothing of the patient's own is stored yet
+    assert (lone.status_code, lone.json_body["error"]["code"]) == (422, "invalid_preferences")
+    assert api.http.get(path, headers=family["own"]).json_body["sending_hours_source"] == "practice"
+    assert put({"sending_hours": {"start": "07:00", "end": "12:00"}}).status_code == 200
+    kept = put({"sending_hours": {"start": "09:00"}})
+    assert kept.status_code == 200
+    assert kept.json_body["sending_hours"] == {"start": "09:00", "end": "12:00"}
+    again = api.http.get(path, headers=family["own"]).json_body
+    assert again["sending_hours"] == {"start": "09:00", "end": "12:00"}
+
+
 def test_the_contact_record_says_how_to_opt_back_in_and_which_sending_hours_apply(
     api: Client, family: dict[str, dict[str, str]]
 ) -> None:

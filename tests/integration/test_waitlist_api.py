@@ -80,3 +80,34 @@ def test_leaving_and_bad_waitlist_requests(api: Client, world: Seeded) -> None:
     assert foreign.status_code == 404
     malformed = post(api, "/patient/waitlist", patient("tok-a"), {"patient_id": "PAT-A", **WINDOW, "latest": "soon"})
     assert malformed.status_code == 422 and malformed.json_body["error"]["code"] == "invalid_date"
+
+
+def test_the_same_waitlist_request_twice_answers_one_entry_and_one_offer_text(api: Client, world: Seeded) -> None:
+    a = book(api, "tok-a", "2027-04-20T14:00:00Z").json_body
+    first = post(api, "/patient/waitlist", patient("tok-b"), {"patient_id": "PAT-B", **WINDOW})
+    again = post(api, "/patient/waitlist", patient("tok-b"), {"patient_id": "PAT-B", **WINDOW})
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.json_body["id"] == first.json_body["id"]
+    mine = api.http.get("/patient/waitlist", headers=patient("tok-b")).json_body["entries"]
+    assert [e["id"] for e in mine] == [first.json_body["id"]]
+    post(api, f"/patient/appointments/{a['id']}/cancel", patient("tok-a"), {})
+    assert offers(world) == ["+15555550123"]
+
+
+def test_a_lost_race_to_write_the_same_request_answers_the_entry_that_won(world: Seeded) -> None:
+    from chalicelib.appointments.model import WaitlistEntry
+    from chalicelib.appointments.store import DynamoWaitlist
+
+    store = DynamoWaitlist()
+    day = world.clock.now().date()
+
+    def entry(entry_id: str) -> WaitlistEntry:
+        return WaitlistEntry(entry_id, "PAT-B", "H", "CLEAN", day, day, "sms", world.clock.now())
+
+    one, two, three = entry("e1"), entry("e2"), entry("e3")
+    assert store.put_entry("P1", one) is True
+    assert store.put_entry("P1", two) is False
+    assert store.get_entry("P1", "e2") is None
+    assert store.key_holder("P1", "PAT-B", one.key) == "e1"
+    assert store.put_entry("P1", three, replacing="e1") is True
+    assert store.key_holder("P1", "PAT-B", one.key) == "e3"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -30,7 +31,7 @@ from chalicelib.analytics.model import (
     status_at,
 )
 from chalicelib.appointments.model import Appointment, HistoryEntry
-from chalicelib.billing.model import LedgerLine
+from chalicelib.billing.model import LedgerLine, balance_of
 from chalicelib.platform.prices import PRICES
 
 ZONE = "America/New_York"
@@ -207,6 +208,34 @@ def test_a_credit_on_account_pays_later_charges_and_leaves_nothing_to_age() -> N
     state = account_state([_line("1", "payment", 5000, date(2027, 1, 1)), _line("2", "charge", 3000, date(2027, 2, 1))])
     assert (state.balance_cents, state.oldest_open) == (-2000, None)
     assert state.totals() == {"owed": 0, "credit": 2000}
+
+
+def _pending_with_insurance() -> list[LedgerLine]:
+    """A ledger total of $92.49 while $120.00 waits on insurance: the patient owes nothing now."""
+    return [
+        _line("1", "charge", 21249, date(2027, 1, 5)),
+        _line("2", "payment", 12000, date(2027, 1, 5)),
+        replace(_line("3", "insurance_estimate", 12000, date(2027, 1, 5)), claim_id="C1"),
+    ]
+
+
+def test_outstanding_is_what_billing_says_is_owed_now_not_the_ledger_total() -> None:
+    lines = _pending_with_insurance()
+    state = account_state(lines)
+    assert state.balance_cents == 9249
+    assert balance_of(lines).owed_now_cents == 0
+    assert state.owed_now_cents == 0
+    assert state.totals() == {"owed": 0, "credit": 0}
+
+
+def test_once_insurance_pays_its_claim_what_is_left_is_outstanding_as_billing_says() -> None:
+    lines = [
+        *_pending_with_insurance(),
+        replace(_line("4", "insurance_payment", 8000, date(2027, 2, 1)), claim_id="C1"),
+    ]
+    state = account_state(lines)
+    assert balance_of(lines).owed_now_cents == 1249
+    assert state.totals() == {"owed": 1249, "credit": 0}
 
 
 def test_the_measured_baseline_is_the_first_three_months_that_had_visits() -> None:

@@ -147,6 +147,19 @@ def test_an_account_refreshed_twice_counts_its_money_once_and_ages_its_balance()
     assert [(r.patient_id, r.detail["balance_cents"], r.detail["bucket"]) for r in rows] == [("PAT-A", 7500, 60)]
 
 
+def test_the_dashboard_outstanding_leaves_out_what_is_pending_with_insurance() -> None:
+    store = MemoryRollups()
+    store.add_line(LedgerLine("L1", "PAT-A", "charge", 21249, date(2027, 1, 4)))
+    store.add_line(LedgerLine("L2", "PAT-A", "payment", 12000, date(2027, 1, 4)))
+    store.add_line(LedgerLine("L3", "PAT-A", "insurance_estimate", 12000, date(2027, 1, 4), claim_id="C1"))
+    service.refresh_accounts(store, P, ["PAT-A"])
+    view = service.View(P, ZONE, date(2027, 3, 10), True, RoiInputs(), lambda months: [], PRICES)
+    assert service.dashboard(store, view)["outstanding"] == {"owed_cents": 0, "credit_cents": 0}
+    store.add_line(LedgerLine("L4", "PAT-A", "insurance_payment", 8000, date(2027, 3, 1), claim_id="C1"))
+    service.refresh_accounts(store, P, ["PAT-A"])
+    assert service.dashboard(store, view)["outstanding"] == {"owed_cents": 1249, "credit_cents": 0}
+
+
 def test_money_figures_stay_out_of_the_answer_for_roles_without_money() -> None:
     store = MemoryRollups()
     store.add_line(LedgerLine("L1", "PAT-A", "payment", 5000, date(2027, 3, 1), source="stripe"))

@@ -546,6 +546,26 @@ def test_cancelling_a_provider_day_of_150_appointments_cancels_all_with_150_even
     assert not any(holder.startswith("B") for holder in world.appointments.units.values())
 
 
+def test_a_provider_day_before_the_practices_local_today_cannot_be_cancelled_or_closed(world: World) -> None:
+    with pytest.raises(Unprocessable) as past:
+        service.cancel_provider_day(world.ports, "staff-1", "P1", "DR1", date(2020, 3, 2), "sick", close_day=True)
+    assert past.value.code == "in_the_past"
+    with pytest.raises(Unprocessable) as yesterday:
+        service.cancel_provider_day(world.ports, "staff-1", "P1", "DR1", date(2027, 3, 9), "", close_day=False)
+    assert yesterday.value.code == "in_the_past"
+    assert world.closures.closures("P1") == []
+
+
+def test_the_practices_local_today_can_still_be_closed_while_utc_is_already_tomorrow(world: World) -> None:
+    world.clock.at = datetime(2027, 3, 11, 2, 0, tzinfo=UTC)  # 22:00 on the 10th in New York
+    done = service.cancel_provider_day(world.ports, "staff-1", "P1", "DR1", date(2027, 3, 10), "", close_day=True)
+    assert done.closure is not None and done.closure.start_date == date(2027, 3, 10)
+    with pytest.raises(Unprocessable) as past:
+        service.add_closure(world.ports, "staff-1", "P1", date(2027, 3, 9), date(2027, 3, 12), "", "")
+    assert past.value.code == "in_the_past"
+    assert service.add_closure(world.ports, "staff-1", "P1", date(2027, 3, 10), date(2027, 3, 12), "", "").id
+
+
 def test_a_provider_day_cancel_copes_with_a_stale_day_index(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     a = world.staff_book("PAT-A", "2027-04-20T14:00Z")
     b = world.staff_book("PAT-B", "2027-04-20T16:00Z")

@@ -20,6 +20,10 @@ def world() -> World:
 
 
 def ask(world: World, holder: str, **kw: object) -> str:
+    return join(world, holder, **kw)[0]
+
+
+def join(world: World, holder: str, **kw: object) -> tuple[str, bool]:
     caller = world.caller(holder) if holder != "G1" else world.guardian()
     req = WaitRequest(
         patient_id=str(kw.get("patient_id", caller.patient_ids[0])),
@@ -30,7 +34,8 @@ def ask(world: World, holder: str, **kw: object) -> str:
         appointment_id=str(kw.get("appointment_id", "")),
         channel=str(kw.get("channel", "")),
     )
-    return waitlist.join(world.ports, caller, req).id
+    entry, new = waitlist.join(world.ports, caller, req)
+    return entry.id, new
 
 
 def offer_claims(world: World, text: str) -> links.LinkClaims:
@@ -147,3 +152,78 @@ def test_a_provider_day_cancel_offers_nothing_to_the_waitlist(world: World) -> N
     ask(world, "PAT-B")
     service.cancel_provider_day(world.ports, "staff-1", "P1", "DR1", date(2027, 4, 20), "sick", close_day=True)
     assert world.sms.sent == [] and world.waitlist.offers == {}
+
+
+def test_asking_twice_for_the_same_window_answers_the_same_entry_and_makes_no_second(world: World) -> None:
+    first = join(world, "PAT-B")
+    assert join(world, "PAT-B") == (first[0], False)
+    assert first[1] is True
+    assert [e.id for e in world.waitlist.entries_for_patient("P1", "PAT-B")] == [first[0]]
+
+
+def test_asking_twice_to_move_the_same_appointment_earlier_answers_the_same_entry(world: World) -> None:
+    late = world.book(world.caller("PAT-B"), start="2027-04-28T14:00Z")
+    first = ask(world, "PAT-B", appointment_id=late.id, type_id="")
+    again = ask(world, "PAT-B", appointment_id=late.id, type_id="", earliest=date(2027, 4, 5))
+    assert again == first
+
+
+def test_a_different_window_or_type_is_a_separate_request(world: World) -> None:
+    first = ask(world, "PAT-B")
+    assert ask(world, "PAT-B", latest=date(2027, 4, 25)) != first
+
+
+def test_after_leaving_asking_again_makes_a_new_entry(world: World) -> None:
+    first = ask(world, "PAT-B")
+    waitlist.leave(world.ports, world.caller("PAT-B"), first)
+    again, new = join(world, "PAT-B")
+    assert new is True and again != first
+    assert world.waitlist.get_entry("P1", again).status == WAITING  # type: ignore[union-attr]
+
+
+def test_a_repeat_that_loses_the_race_answers_the_entry_that_won(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = ask(world, "PAT-B")
+    # the repeat read before the first was written: it saw no entry and no holder
+    monkeypatch.setattr(world.waitlist, "entries_for_patient", lambda practice_id, patient_id: [])
+    real_holder = world.waitlist.key_holder
+    calls: list[str] = []
+
+    def stale_holder(practice_id: str, patient_id: str, key: str) -> str:
+        calls.append(key)
+        return "" if len(calls) == 1 else real_holder(practice_id, patient_id, key)
+
+    monkeypatch.setattr(world.waitlist, "key_holder", stale_holder)
+    assert join(world, "PAT-B") == (first, False)
+    assert [e.id for (_, _), e in world.waitlist.entries.items() if e.patient_id == "PAT-B"] == [first]
+
+
+def test_a_patient_with_two_matching_requests_is_told_once_about_an_opening(world: World) -> None:
+    world.policy(waitlist_batch_size=3)
+    taken = world.book(world.caller("PAT-A"))
+    ask(world, "PAT-B")
+    ask(world, "PAT-B", earliest=date(2027, 4, 15), latest=date(2027, 4, 25))
+    ask(world, "PAT-C")
+    service.patient_cancel(world.ports, world.caller("PAT-A"), taken.id, "")
+    assert [m.to for m in world.sms.sent] == ["+15555550123", "+15555550124"]
+    assert waitlist.advance_offers(world.ports, world.clock.now() + timedelta(hours=2)) == 0
+    assert len(world.sms.sent) == 2
+
+
+def test_the_other_link_of_a_patient_who_took_the_time_answers_theirs_not_someone_elses(world: World) -> None:
+    taken = world.book(world.caller("PAT-A"))
+    one = ask(world, "PAT-B")
+    two = ask(world, "PAT-B", earliest=date(2027, 4, 15), latest=date(2027, 4, 25))
+    service.patient_cancel(world.ports, world.caller("PAT-A"), taken.id, "")
+    # an offer told to both entries of one patient (as offers went before they went one per patient)
+    offer = next(iter(world.waitlist.offers.values()))
+    world.waitlist.offers[("P1", offer.id)].notified = [one, two]
+    world.sms.sent.clear()
+    entries = [world.waitlist.get_entry("P1", one), world.waitlist.get_entry("P1", two)]
+    waitlist._tell(world.ports, waitlist.load_book(world.ports, "P1"), offer, [e for e in entries if e])
+    first_link, second_link = (offer_claims(world, m.text) for m in world.sms.sent)
+    result, _, booked = waitlist.accept(world.ports, first_link)
+    assert result == "booked"
+    assert waitlist.offer_view(world.ports, second_link)[1] == "yours"
+    again, _, same = waitlist.accept(world.ports, second_link)
+    assert (again, same.id) == ("already_yours", booked.id)
+    assert world.waitlist.get_entry("P1", two).status == WAITING  # type: ignore[union-attr]

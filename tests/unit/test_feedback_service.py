@@ -256,6 +256,38 @@ def test_new_patient_requests_are_rate_limited_per_client(office: Office) -> Non
     assert len(office.rstore.inbox("P1")) == 5
 
 
+def test_invalid_new_patient_requests_do_not_spend_the_allowance_for_valid_ones(office: Office) -> None:
+    for bad in ({"name": ""}, {"name": "Nia", "phone": "12"}, {"name": "Nia"}, {}, {"name": "Nia", "email": "x"}):
+        with pytest.raises(ApiError) as refused:
+            service.request_visit(office.ports, "P1", bad, "198.51.100.9")
+        assert refused.value.status == 422
+    sixth = service.request_visit(office.ports, "P1", {"name": "Nia", "phone": "+15555550133"}, "198.51.100.9")
+    assert sixth["received"] is True
+    assert len(office.rstore.inbox("P1")) == 1
+
+
+def test_many_invalid_new_patient_requests_from_one_client_are_limited_apart(office: Office) -> None:
+    for _ in range(service.PER_CLIENT_INVALID.limit):
+        with pytest.raises(ApiError) as refused:
+            service.request_visit(office.ports, "P1", {"name": ""}, "198.51.100.9")
+        assert refused.value.status == 422
+    with pytest.raises(ApiError) as limited:
+        service.request_visit(office.ports, "P1", {"name": ""}, "198.51.100.9")
+    assert limited.value.status == 429
+    still = service.request_visit(office.ports, "P1", {"name": "Nia", "phone": "+15555550133"}, "198.51.100.9")
+    assert still["received"] is True
+
+
+def test_a_rate_limited_new_patient_request_says_how_many_seconds_to_wait(office: Office) -> None:
+    office.clock.at = utc("2027-03-10T15:20")
+    for n in range(5):
+        service.request_visit(office.ports, "P1", {"name": f"Person {n}", "email": f"p{n}@example.test"}, "c1")
+    with pytest.raises(ApiError) as limited:
+        service.request_visit(office.ports, "P1", {"name": "Six", "email": "p6@example.test"}, "c1")
+    assert (limited.value.status, limited.value.code) == (429, "rate_limited")
+    assert limited.value.headers == {"Retry-After": "2400"}  # 40 minutes to the hour's window end
+
+
 def test_settings_change_version_by_version_and_refuse_http_links(office: Office) -> None:
     saved = service.change_settings(
         office.ports, "P1", {"version": 1, "review_links": {"facebook": "https://fb.example.test/m"}}

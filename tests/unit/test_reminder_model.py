@@ -234,6 +234,28 @@ def test_preferences_keep_what_a_change_leaves_out() -> None:
     assert second.sending_hours == SendingHours(time(9, 0), time(18, 0))
 
 
+def test_a_lone_sending_hours_start_keeps_the_stored_end() -> None:
+    stored = prefs_from_dict({"sending_hours": {"start": "07:00", "end": "12:00"}})
+    changed = prefs_from_dict({"sending_hours": {"start": "09:00"}}, stored)
+    assert changed.sending_hours == SendingHours(time(9, 0), time(12, 0))
+    assert prefs_from_dict({"sending_hours": {"end": "18:00"}}, stored).sending_hours == SendingHours(
+        time(7, 0), time(18, 0)
+    )
+
+
+def test_a_lone_sending_hours_start_with_no_stored_hours_is_refused() -> None:
+    with pytest.raises(PolicyError, match="both start and end"):
+        prefs_from_dict({"sending_hours": {"start": "09:00"}})
+    with pytest.raises(PolicyError, match="both start and end"):
+        policy_from_dict({"sending_hours": {"end": "18:00"}})
+
+
+def test_a_lone_side_that_would_end_before_the_stored_start_is_refused() -> None:
+    stored = prefs_from_dict({"sending_hours": {"start": "07:00", "end": "12:00"}})
+    with pytest.raises(PolicyError):
+        prefs_from_dict({"sending_hours": {"start": "13:00"}}, stored)
+
+
 def test_numbers_in_any_stored_format_match_in_e164() -> None:
     assert e164("(555) 555-0123") == "+15555550123"
     assert "(555) 555-0123" in stored_forms("+15555550123")

@@ -18,7 +18,7 @@ async function loadChart() {
 
 function monthLabel(month, lang) {
   const [y, m] = month.split("-").map(Number);
-  return new Intl.DateTimeFormat(localeFor(lang), { month: "short", year: "2-digit", timeZone: "UTC" }).format(new Date(Date.UTC(y, m - 1, 1)));
+  return new Intl.DateTimeFormat(localeFor(lang), { month: "short", year: "numeric", timeZone: "UTC" }).format(new Date(Date.UTC(y, m - 1, 1)));
 }
 
 function pct(ratio) {
