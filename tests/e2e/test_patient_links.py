@@ -6,7 +6,7 @@ tests/integration/test_waitlist_api.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,12 +20,12 @@ from tests.e2e.test_patient_appointments import book_by_api, schedule, submit, t
 pytestmark = pytest.mark.e2e
 
 
-def mint(stack: RunningStack, appointment: dict[str, Any], action: str) -> str:
-    """The signed link a reminder or notice would carry for this visit and action."""
+def mint(stack: RunningStack, appointment: dict[str, Any], action: str, sent: datetime | None = None) -> str:
+    """The signed link a reminder or notice sent at ``sent`` (now) would carry for this visit and action."""
     assert stack.signing_key, "the local stack did not share its signing key"
     start = datetime.fromisoformat(appointment["start"].replace("Z", "+00:00"))
     return links.action_token(
-        stack.signing_key.encode(), stack.practice_id, appointment["id"], action, start, datetime.now(UTC)
+        stack.signing_key.encode(), stack.practice_id, appointment["id"], action, start, sent or datetime.now(UTC)
     )
 
 
@@ -104,9 +104,7 @@ def test_a_reschedule_link_moves_the_visit_to_the_chosen_time(
     assert status_of(stack, patient_session, booked["id"])["start"] == start
 
 
-def test_a_forged_link_says_the_link_is_not_valid_and_offers_sign_in(
-    stack: RunningStack, open_page: OpenPage
-) -> None:
+def test_a_forged_link_says_the_link_is_not_valid_and_offers_sign_in(stack: RunningStack, open_page: OpenPage) -> None:
     page = open_link(stack, open_page, "v1.forged.not-a-real-signature", old_style=True)  # as links already sent
 
     expect(page.get_by_role("alert")).to_contain_text("This link is not valid")
@@ -114,3 +112,27 @@ def test_a_forged_link_says_the_link_is_not_valid_and_offers_sign_in(
     assert serious_violations(page) == []
     page.get_by_role("button", name="Sign in for everything else").click()
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_an_expired_link_says_so_in_spanish_when_the_page_is_in_spanish(
+    stack: RunningStack, open_page: OpenPage, patient_session: dict[str, Any]
+) -> None:
+    booked = book_by_api(stack, patient_session, pick=6)
+    token = mint(stack, booked, links.CONFIRM, sent=datetime.now(UTC) - timedelta(days=400))
+    page = open_page("phone")
+    page.goto(f"{stack.web_url}/patient/?practice={stack.practice_id}&lang=es#link={token}")
+
+    expect(page.get_by_role("alert")).to_contain_text("Este enlace venció")
+    expect(page.get_by_role("button", name="Iniciar sesión para todo lo demás")).to_be_visible()
+    assert page.url.endswith("lang=es")  # the practice and language stay, the token goes
+    assert serious_violations(page) == []
+
+
+def test_a_book_again_link_opens_the_booking_steps_for_a_signed_in_patient(
+    stack: RunningStack, open_page: OpenPage, patient_session: dict[str, Any]
+) -> None:
+    page = open_page("phone", session_storage=patient_session)
+    page.goto(f"{stack.web_url}/patient/?practice={stack.practice_id}#book=1")
+
+    expect(page.get_by_role("heading", name="Book an appointment", exact=True)).to_be_visible()
+    assert "book=" not in page.url

@@ -1541,6 +1541,10 @@ async function route() {
 }
 
 window.addEventListener("hashchange", () => {
+  if (/^#(link|book)=/.test(window.location.hash)) {
+    Object.assign(arrival, readArrival()); // a message's link opened in this tab
+    return boot();
+  }
   route();
 });
 
