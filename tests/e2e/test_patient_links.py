@@ -6,6 +6,8 @@ tests/integration/test_waitlist_api.py)."""
 
 from __future__ import annotations
 
+import re
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from chalicelib.appointments import links
-from tests.e2e.support import OpenPage, RunningStack, no_horizontal_scroll, shoot
+from tests.e2e.support import OpenPage, RunningStack, http_json, no_horizontal_scroll, shoot
 from tests.e2e.test_accessibility import serious_violations
 from tests.e2e.test_patient_appointments import book_by_api, schedule, submit, token_of
 
@@ -136,3 +138,45 @@ def test_a_book_again_link_opens_the_booking_steps_for_a_signed_in_patient(
 
     expect(page.get_by_role("heading", name="Book an appointment", exact=True)).to_be_visible()
     assert "book=" not in page.url
+
+
+def test_a_waitlist_offer_link_takes_the_freed_time(
+    stack: RunningStack, open_page: OpenPage, patient_session: dict[str, Any]
+) -> None:
+    token = token_of(patient_session)
+    freed = book_by_api(stack, patient_session, pick=7)
+    day = freed["local_start"][:10]
+    _, me = http_json("GET", f"{stack.api_url}/patient/me", token=token)
+    patient_id = next(p["id"] for p in me["patients"] if p["relation"] == "self")
+    status, entry = http_json(
+        "POST",
+        f"{stack.api_url}/patient/waitlist",
+        {"patient_id": patient_id, "type_id": freed["type_id"], "earliest": day, "latest": day},
+        token=token,
+    )
+    assert status == 201, entry
+    before = stack.outbox_ids()
+    status, answer = http_json("POST", f"{stack.api_url}/patient/appointments/{freed['id']}/cancel", {}, token=token)
+    assert status == 200, answer
+
+    offer = wait_for_offer(stack, before)
+    page = open_page("phone")
+    page.goto(offer)
+    expect(page.get_by_role("heading", name="An earlier time opened up")).to_be_visible()
+    assert serious_violations(page) == []
+    submit(page, "Take this time", page.locator("#link-done").filter(has_text="The time is yours"))
+    booked = [a for a in schedule(stack, token) if a["start"] == freed["start"] and a["status"] != "cancelled"]
+    assert [a["patient_id"] for a in booked] == [patient_id]
+
+
+def wait_for_offer(stack: RunningStack, before: set[str]) -> str:
+    """The patient-page address in the first new waitlist offer in the outbox."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for m in stack.outbox():
+            if str(m["id"]) not in before and "#link=" in m["body"] and "earlier time" in m["body"]:
+                found = re.search(r"https?://\S+#link=[A-Za-z0-9._~-]+", m["body"])
+                if found:
+                    return found.group(0)
+        time.sleep(0.5)
+    raise AssertionError("no waitlist offer reached the outbox")
