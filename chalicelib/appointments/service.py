@@ -943,7 +943,7 @@ def action_url(ports: Ports, practice_id: str, a: Appointment, action: str) -> s
 
 
 def link_page_url(ports: Ports, practice_id: str, token: str) -> str:
-    return f"{ports.web_base_url.rstrip('/')}/patient/?practice={practice_id}&link={token}"
+    return f"{ports.web_base_url.rstrip('/')}/patient/?practice={practice_id}#link={token}"
 
 
 def read_link(ports: Ports, token: str) -> links.LinkClaims:

@@ -254,7 +254,7 @@ def _tell(ports: Ports, book: Book, offer: Offer, batch: Sequence[WaitlistEntry]
         if contact is None:
             continue
         token = links.offer_token(key, book.id, offer.id, e.id, offer.start)
-        url = f"{ports.web_base_url.rstrip('/')}/patient/?practice={book.id}&link={token}"
+        url = f"{ports.web_base_url.rstrip('/')}/patient/?practice={book.id}#link={token}"
         t = book.types.get(e.type_id)
         what = t.name if t else ""
         when = local_label(offer.start, zone, language)

@@ -391,7 +391,7 @@ def plan_upcoming(
 
 def link_url(ports: Ports, practice_id: str, token: str) -> str:
     """The patient page with an appointments action link (confirm, cancel, reschedule)."""
-    return f"{ports.web_base_url}/patient/?practice={practice_id}&link={token}"
+    return f"{ports.web_base_url}/patient/?practice={practice_id}#link={token}"
 
 
 def short_url(ports: Ports, practice_id: str, appointment: Appointment, action: str) -> str:

@@ -70,6 +70,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
             outbox_url=info["outbox_url"],
             demo=namespace(info["demo"]),
             staff_users=namespace(info["staff_users"]),
+            signing_key=info.get("signing_key", ""),
         )
     finally:
         if proc.poll() is None:

@@ -89,6 +89,9 @@ def main() -> None:
             "demo": _plain(stack.demo),
             "staff_users": _plain(stack.staff_users),
             "sessions": mint_sessions(stack.demo.practice_id, sessions) if stack.demo else [],
+            # This throwaway stack's own random key, so a test can mint a message's signed link as the
+            # reminder engine would (tests/e2e/test_patient_links.py).
+            "signing_key": os.environ.get("TOKEN_SIGNING_KEY", ""),
         }
         partial = info_file.with_suffix(".partial")
         partial.write_text(json.dumps(info))

@@ -72,6 +72,7 @@ class RunningStack:
     demo: Any
     staff_users: list[Any] = field(default_factory=list)
     sessions: list[dict[str, str]] = field(default_factory=list)  # minted patient sessions (stack_process.py)
+    signing_key: str = ""  # the stack's link signing key (a random one per run), to mint message links
 
     def outbox(self) -> list[dict[str, Any]]:
         _, data = http_json("GET", f"{self.web_url}/outbox.json")

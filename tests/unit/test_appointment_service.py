@@ -651,4 +651,4 @@ def test_a_forged_or_offer_typed_link_is_404(world: World) -> None:
 def test_action_urls_point_at_the_patient_page(world: World) -> None:
     a = world.book()
     url = service.action_url(world.ports, "P1", a, links.CONFIRM)
-    assert url.startswith("https://app.example.test/patient/?practice=P1&link=")
+    assert url.startswith("https://app.example.test/patient/?practice=P1#link=")

@@ -55,7 +55,7 @@ def test_a_freed_time_is_offered_to_the_oldest_waiting_patients_by_their_channel
     assert [m.to for m in world.sms.sent] == ["+15555550123"]  # PAT-B by SMS
     assert [m.to for m in world.email.sent] == ["g1@example.test"]  # K1's guardian by email, the one who asked
     assert "Tuesday, April 20, 2027 at 10:00 AM EDT" in world.sms.sent[0].text
-    assert "https://app.example.test/patient/?practice=P1&link=" in world.sms.sent[0].text
+    assert "https://app.example.test/patient/?practice=P1#link=" in world.sms.sent[0].text
 
 
 def test_the_first_to_accept_gets_the_time_and_a_later_acceptor_is_told_and_stays_waiting(world: World) -> None:

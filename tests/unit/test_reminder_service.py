@@ -561,7 +561,7 @@ def test_reminder_emails_carry_unsubscribe_headers_and_the_practice_address() ->
     assert email.headers["List-Unsubscribe"].startswith("<https://api.example.test/public/unsubscribe/")
     assert email.headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "1 Maple Way, Springfield, NY 10001" in email.text
-    assert "https://patients.example.test/patient/?practice=P1&link=" in email.text
+    assert "https://patients.example.test/patient/?practice=P1#link=" in email.text
 
 
 @pytest.mark.parametrize("language", ["en", "es"])

@@ -16,6 +16,7 @@ const RESEND_SECONDS = 30;
 const SUPPORTED = Object.keys(STRINGS);
 
 const config = loadConfig();
+const arrival = readArrival();
 const el = {
   main: document.getElementById("main"),
   practiceName: document.getElementById("practice-name"),
@@ -40,6 +41,28 @@ const state = {
 state.t = translator(STRINGS, state.lang);
 
 const api = createApi(config.apiBase, { token: () => (currentSession() || {}).token || null });
+
+// --- arriving from a message ------------------------------------------------------------------
+
+/**
+ * A message's link: "#link=<signed token>" (older messages: "?link=<token>"), and "book=1" (in either)
+ * for "book again". Read once, then taken out of the address bar so the token is not left in history
+ * or handed on; the practice and language stay.
+ */
+function readArrival() {
+  const query = new URLSearchParams(window.location.search);
+  const hash = window.location.hash.startsWith("#") ? window.location.hash.slice(1) : "";
+  const fragment = new URLSearchParams(hash.includes("=") ? hash : "");
+  const token = (fragment.get("link") || query.get("link") || "").trim();
+  const book = Boolean(fragment.get("book") || query.get("book"));
+  if (query.has("link") || query.has("book") || fragment.has("link") || fragment.has("book")) {
+    query.delete("link");
+    query.delete("book");
+    const search = query.toString();
+    window.history.replaceState(null, "", window.location.pathname + (search ? `?${search}` : ""));
+  }
+  return { token: /^[A-Za-z0-9._~-]{1,2000}$/.test(token) ? token : token ? "invalid" : "", book };
+}
 
 // --- session ---------------------------------------------------------------------------------
 
@@ -836,6 +859,10 @@ function showHome(options = {}) {
         cancelledAhead: all.filter((a) => a.status === "cancelled"),
       };
       cardErrors.clear();
+      if (arrival.book && state.render === render) {
+        arrival.book = false;
+        return showBooking({ people });
+      }
       if (past && !past.error && past !== "loading") past = null; // stale after a change
       if (pastOpen && past === null) loadPast();
     } catch (err) {
@@ -1435,8 +1462,39 @@ async function boot() {
     if (err.status === 404) return showProblem(state.t("practice.notFound"));
     return showProblem(err.status ? friendlyError(err, state.t, state.lang) : state.t("practice.loadFailed"), boot);
   }
+  if (arrival.token) return openLink();
+  if (arrival.book) return startBooking();
   if (currentSession()) route();
   else showContact();
+}
+
+/** The one-task view for a message's link (link.js); no sign-in. */
+async function openLink() {
+  let module;
+  try {
+    module = await import("./link.js");
+  } catch {
+    return showProblem(state.t("practice.loadFailed"), openLink);
+  }
+  const token = arrival.token;
+  arrival.token = "";
+  module.showLink({
+    api,
+    token,
+    get lang() {
+      return state.lang;
+    },
+    show,
+    signIn: () => (currentSession() ? showHome() : showContact()),
+    book: startBooking,
+  });
+}
+
+/** "Book again": the booking steps, after signing in if need be. */
+function startBooking() {
+  arrival.book = true;
+  if (currentSession()) return showHome();
+  showContact({ notice: state.t("book.signInHint") });
 }
 
 // --- sections (sections.js): the hash names the signed-in view --------------------------------------
@@ -1483,6 +1541,10 @@ async function route() {
 }
 
 window.addEventListener("hashchange", () => {
+  if (/^#(link|book)=/.test(window.location.hash)) {
+    Object.assign(arrival, readArrival()); // a message's link opened in this tab
+    return boot();
+  }
   route();
 });
 

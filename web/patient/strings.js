@@ -95,6 +95,7 @@ export const STRINGS = {
     },
     book: {
       start: "Book an appointment",
+      signInHint: "Sign in to book your next visit.",
       title: "Book an appointment",
       rescheduleTitle: "Reschedule",
       moving: "Moving: {what}.",
@@ -336,6 +337,7 @@ export const STRINGS = {
     },
     book: {
       start: "Pedir una cita",
+      signInHint: "Inicie sesión para pedir su próxima visita.",
       title: "Pedir una cita",
       rescheduleTitle: "Cambiar la hora",
       moving: "Cambiando: {what}.",
