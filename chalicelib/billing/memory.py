@@ -23,6 +23,7 @@ class MemoryBillingStore:
         self.plans: dict[tuple[str, str], Plan] = {}
         self.started: dict[str, tuple[str, StartedIntent]] = {}
         self.refund_holds: dict[tuple[str, str], int] = {}
+        self.confirming: dict[tuple[str, str, str], tuple[int, datetime]] = {}
         self.plan_revs: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
@@ -31,6 +32,21 @@ class MemoryBillingStore:
 
     def started_intent(self, payment_intent_id: str) -> tuple[str, StartedIntent] | None:
         return self.started.get(payment_intent_id)
+
+    def mark_confirming(self, practice_id: str, started: StartedIntent, at: datetime) -> None:
+        for patient_id, cents in started.allocation:
+            self.confirming[(practice_id, patient_id, started.payment_intent_id)] = (cents, at)
+
+    def unmark_confirming(self, practice_id: str, started: StartedIntent) -> None:
+        for patient_id, _ in started.allocation:
+            self.confirming.pop((practice_id, patient_id, started.payment_intent_id), None)
+
+    def confirming_for(self, practice_id: str, patient_id: str, since: datetime) -> list[tuple[str, int]]:
+        return [
+            (pi, cents)
+            for (pr, pat, pi), (cents, at) in list(self.confirming.items())
+            if pr == practice_id and pat == patient_id and at >= since
+        ]
 
     def reserve_refund(self, practice_id: str, payment_intent_id: str, amount: int, paid: int) -> int | None:
         with self._lock:

@@ -106,6 +106,7 @@ PAY_PURPOSE = "pay"
 PAY_SESSION_PURPOSE = "pay-session"
 PAY_SESSION = timedelta(minutes=30)
 PAY_PAGE_PATH = "/patient/pay/"  # the page reads the token from the URL fragment, which never reaches a server
+CONFIRM_PENDING = timedelta(hours=1)  # a confirmed card whose webhook is not in yet counts as paid this long
 PER_LINK = RateRule("paylink", 5, timedelta(hours=1))  # birth-date answers per link per hour
 MAX_FAMILY = 10
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
@@ -205,6 +206,9 @@ class BillingStore(Protocol):
     def put_plan(self, practice_id: str, plan: Plan, rev: int = 0) -> bool: ...
     def put_started(self, practice_id: str, started: StartedIntent) -> None: ...
     def started_intent(self, payment_intent_id: str) -> tuple[str, StartedIntent] | None: ...
+    def mark_confirming(self, practice_id: str, started: StartedIntent, at: datetime) -> None: ...
+    def unmark_confirming(self, practice_id: str, started: StartedIntent) -> None: ...
+    def confirming_for(self, practice_id: str, patient_id: str, since: datetime) -> list[tuple[str, int]]: ...
     def reserve_refund(self, practice_id: str, payment_intent_id: str, amount: int, paid: int) -> int | None: ...
     def release_refund(self, practice_id: str, payment_intent_id: str, amount: int) -> None: ...
     def plan(self, practice_id: str, plan_id: str) -> Plan | None: ...
@@ -866,19 +870,29 @@ class Billing:
             or len(card_token) > 100
         ):
             raise Unprocessable("send the payment's client_secret and a card_token (tok_...)", code="invalid_field")
-        self._check_still_owed(payment_intent_id)
+        checked = self._check_still_owed(payment_intent_id)
+        if checked is not None:
+            # Counted as paid by the next confirm until its webhook is in (a second tab, a double click).
+            self.store.mark_confirming(checked[0], checked[1], self.clock.now())
         try:
             done = self.gateway.confirm_card(
                 payment_intent_id=payment_intent_id, client_secret=client_secret, card_token=card_token
             )
-        except IntentNotFound as exc:
-            raise NotFound("no such payment") from exc
-        except GatewayRejected as exc:
-            if exc.code == "payment_intent_unexpected_state":
+        except GatewayError as exc:
+            if checked is not None:
+                self.store.unmark_confirming(checked[0], checked[1])
+            if isinstance(exc, IntentNotFound):
+                raise NotFound("no such payment") from exc
+            if isinstance(exc, GatewayRejected) and exc.code == "payment_intent_unexpected_state":
                 raise _already_paid() from exc
             raise _gateway_error(exc) from exc
-        except GatewayError as exc:
-            raise _gateway_error(exc) from exc
+        if checked is not None and done.status not in (
+            "succeeded",
+            "processing",
+            "requires_action",
+            "requires_capture",
+        ):
+            self.store.unmark_confirming(checked[0], checked[1])  # no money is on its way
         practice_id = done.metadata.get("practice_id", "")
         if valid_id(practice_id) and self.practices.get(practice_id) is not None:
             patients = [p for p, _ in decode_allocation(done.metadata.get("alloc", ""))]
@@ -886,29 +900,27 @@ class Billing:
             self._audit(practice_id, actor, "payment.confirm", patients, f"payment:{payment_intent_id}")
         return done
 
-    def _check_still_owed(self, payment_intent_id: str) -> None:
+    def _check_still_owed(self, payment_intent_id: str) -> tuple[str, StartedIntent] | None:
         """Before a card is charged: the PaymentIntent must still fit what is owed now (another payment may
         have landed since it was made) and, for a pay link, what the link still asks for. Nothing is sent to
         Stripe otherwise. A PaymentIntent we did not start (or started before this check existed) passes."""
         found = self.store.started_intent(payment_intent_id)
         if found is None:
-            return
+            return None
         practice_id, started = found
         practice = self.practices.get(practice_id) if valid_id(practice_id) else None
         if practice is None:
-            return
+            return None
         state = self.store.intent(practice.id, payment_intent_id)
         if state is not None and state.paid_cents:
             raise _already_paid()
         patients = self.patients.get_many(practice.id, [p for p, _ in started.allocation])
-        owed = sum(self._account(practice.id, p).balance.owed_now_cents for p in patients)
-        allowed = owed
+        owed = {p.id: self._still_owed(practice.id, p, payment_intent_id) for p in patients}
+        allowed = sum(owed.values())
         if started.paylink_id:
             link = self.store.link(practice.id, started.paylink_id)
             if link is not None:
-                link_owed = sum(
-                    self._account(practice.id, p).balance.owed_now_cents for p in patients if p.id == link.patient_id
-                )
+                link_owed = owed.get(link.patient_id, 0)
                 allowed = min(allowed, link_amount(link, link_owed, self._plan_due(practice.id, link)))
         if started.amount_cents > allowed:
             now = f"{display_cents(allowed)} is owed now" if allowed else "nothing is owed now"
@@ -917,6 +929,20 @@ class Billing:
                 "(another payment has come in). Nothing was charged; start the payment again for the new amount.",
                 code="amount_exceeds_balance",
             )
+        return practice.id, started
+
+    def _still_owed(self, practice_id: str, patient: Patient, payment_intent_id: str) -> int:
+        """Owed now, less cards confirmed in the last hour for other PaymentIntents whose money the ledger does
+        not hold yet (Stripe's webhook is on its way)."""
+        owed = self._account(practice_id, patient).balance.owed_now_cents
+        since = self.clock.now() - CONFIRM_PENDING
+        for pi, cents in self.store.confirming_for(practice_id, patient.id, since):
+            if pi == payment_intent_id:
+                continue
+            other = self.store.intent(practice_id, pi)
+            if other is None or not other.paid_cents:
+                owed -= cents
+        return max(0, owed)
 
     # -- pay links (public, signed) ---------------------------------------------------------------
     def _link_from_token(self, token: str, purpose: str = PAY_PURPOSE) -> tuple[Practice, PayLink]:

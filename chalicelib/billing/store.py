@@ -11,6 +11,8 @@ Keys (see chalicelib/platform/table.py):
   PLAN#<plan id>                    a payment plan; GSI2 PRACTICE#<p>#PATIENT#<id> / PLAN#<created>#<plan>
   PISTART#<payment intent id>      a PaymentIntent as we asked for it (amount, allocation, link); GSI1
                                     STRIPE_START#<pi> / PRACTICE#<p> finds it when the card is confirmed
+  PICONFIRM#<pi>#<patient>         a card confirmed for a PaymentIntent whose webhook may not be in yet (kept 1 day);
+                                    GSI2 PRACTICE#<p>#PATIENT#<id> / PICONFIRM#<pi>
   REFUNDHOLD#<payment intent id>    refund cents reserved against a payment before Stripe is asked
   PLANLOCK#<patient id>             a revision moved by every new plan of the patient (one check-and-create
                                     at a time, so two plans never both fit the same balance)
@@ -117,6 +119,13 @@ class StartedIntentItem(TableItem, discriminator="StartedIntent"):
     paylink_id = UnicodeAttribute(default="")
     plan_id = UnicodeAttribute(default="")
     instalment = NumberAttribute(default=0)
+
+
+class ConfirmingItem(TableItem, discriminator="ConfirmingIntent"):
+    payment_intent_id = UnicodeAttribute()
+    patient_id = UnicodeAttribute()
+    amount_cents = NumberAttribute()
+    confirmed_at = NumberAttribute()
 
 
 class RefundHoldItem(TableItem, discriminator="RefundHold"):
@@ -461,6 +470,35 @@ class BillingStore:
             )
             return str(item.gsi1sk).removeprefix("PRACTICE#"), started
         return None
+
+    def mark_confirming(self, practice_id: str, started: StartedIntent, at: datetime) -> None:
+        pk, pi = practice_pk(practice_id), started.payment_intent_id
+        for patient_id, cents in started.allocation:
+            ConfirmingItem(
+                pk,
+                f"PICONFIRM#{pi}#{patient_id}",
+                gsi2pk=_patient_index(practice_id, patient_id),
+                gsi2sk=f"PICONFIRM#{pi}",
+                payment_intent_id=pi,
+                patient_id=patient_id,
+                amount_cents=cents,
+                confirmed_at=_epoch(at),
+                expires_at=_epoch(at + timedelta(days=1)),
+            ).save()
+
+    def unmark_confirming(self, practice_id: str, started: StartedIntent) -> None:
+        for patient_id, _ in started.allocation:
+            ConfirmingItem(practice_pk(practice_id), f"PICONFIRM#{started.payment_intent_id}#{patient_id}").delete()
+
+    def confirming_for(self, practice_id: str, patient_id: str, since: datetime) -> list[tuple[str, int]]:
+        """(PaymentIntent, cents for this patient) confirmed since ``since``, every page."""
+        return [
+            (str(i.payment_intent_id), int(i.amount_cents))
+            for i in ConfirmingItem.gsi2.query(
+                _patient_index(practice_id, patient_id), ConfirmingItem.gsi2sk.startswith("PICONFIRM#")
+            )
+            if isinstance(i, ConfirmingItem) and int(i.confirmed_at) >= _epoch(since)
+        ]
 
     def reserve_refund(self, practice_id: str, payment_intent_id: str, amount: int, paid: int) -> int | None:
         """Hold ``amount`` against the payment if what is held stays within ``paid``; the new total held, or

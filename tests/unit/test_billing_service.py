@@ -900,3 +900,31 @@ def test_a_pay_link_email_names_the_amount_it_asks_for_not_the_balance(world: Wo
     message = world.email.sent[-1]
     assert "asks you to pay $10.00" in message.text
     assert "balance" not in message.text.lower() and "balance" not in message.subject.lower()
+
+
+def test_a_second_tab_confirming_before_the_first_payments_webhook_is_in_is_refused(world: World) -> None:
+    world.charge("PAT-A", "65.00")
+    first, second = two_intents_for_the_balance(world)
+    world.billing.confirm_card(first.payment_intent_id, first.client_secret, "tok_visa")
+    with pytest.raises(ApiError) as refused:
+        world.billing.confirm_card(second.payment_intent_id, second.client_secret, "tok_visa")
+    assert refused.value.code == "amount_exceeds_balance"
+    assert "confirmed_with" not in intent_of(world, second.payment_intent_id)
+
+
+def test_a_declined_card_does_not_count_against_the_next_try(world: World) -> None:
+    world.charge("PAT-A", "65.00")
+    first, second = two_intents_for_the_balance(world)
+    world.gateway.fail_with = CardDeclined("Your card was declined.", "card_declined")
+    with pytest.raises(ApiError):
+        world.billing.confirm_card(first.payment_intent_id, first.client_secret, "tok_visa")
+    world.gateway.fail_with = None
+    assert world.billing.confirm_card(second.payment_intent_id, second.client_secret, "tok_visa").status == "succeeded"
+
+
+def test_a_confirmed_payment_whose_webhook_never_came_stops_counting_after_an_hour(world: World) -> None:
+    world.charge("PAT-A", "65.00")
+    first, second = two_intents_for_the_balance(world)
+    world.billing.confirm_card(first.payment_intent_id, first.client_secret, "tok_visa")
+    world.clock.at = NOW + timedelta(hours=1, seconds=1)
+    assert world.billing.confirm_card(second.payment_intent_id, second.client_secret, "tok_visa").status == "succeeded"
