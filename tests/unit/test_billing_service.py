@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.messaging import MemoryEmailSender, MemorySmsSender
-from chalicelib.adapters.stripe_gateway import CardDeclined, FakeGateway, GatewayUnavailable, sign_webhook
+from chalicelib.adapters.stripe_gateway import (
+    CardDeclined,
+    FakeGateway,
+    GatewayRejected,
+    GatewayUnavailable,
+    sign_webhook,
+)
 from chalicelib.audit.service import Auditor, MemoryAuditLog
 from chalicelib.billing.memory import MemoryBillingStore
 from chalicelib.billing.model import PAYMENT, REFUND, balance_of, invoice_balance
@@ -928,3 +934,13 @@ def test_a_confirmed_payment_whose_webhook_never_came_stops_counting_after_an_ho
     world.billing.confirm_card(first.payment_intent_id, first.client_secret, "tok_visa")
     world.clock.at = NOW + timedelta(hours=1, seconds=1)
     assert world.billing.confirm_card(second.payment_intent_id, second.client_secret, "tok_visa").status == "succeeded"
+
+
+def test_stripe_saying_a_payment_can_no_longer_be_confirmed_is_409_already_paid(world: World) -> None:
+    world.charge("PAT-A", "65.00")
+    start = world.billing.start_payment(session("PAT-A"), None, None)
+    world.gateway.fail_with = GatewayRejected("Bad request", "payment_intent_unexpected_state")
+    with pytest.raises(ApiError) as again:
+        world.billing.confirm_card(start.payment_intent_id, start.client_secret, "tok_visa")
+    assert (again.value.status, again.value.code) == (409, "already_paid")
+    assert "Bad request" not in again.value.message
