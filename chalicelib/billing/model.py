@@ -184,7 +184,7 @@ class Balance:
     total_cents: int  # everything owed on the account (negative: the practice owes the patient)
     pending_insurance_cents: int  # expected from insurance on claims not yet paid
     owed_now_cents: int  # what the patient owes today: the total less what insurance is expected to pay
-    credit_cents: int  # money the patient has on account
+    credit_cents: int  # money paid beyond what is owed now: max(0, pending - total)
 
     @property
     def summary(self) -> str:
@@ -217,11 +217,15 @@ def balance_of(lines: Iterable[LedgerLine]) -> Balance:
         elif line.kind == INSURANCE_PAYMENT and line.claim_id:
             settled.add(line.claim_id)
     pending = sum(max(0, amount) for claim, amount in estimates.items() if claim not in settled)
+    # Owed now and credit are the two sides of one number, so money paid beyond what is owed now always shows
+    # as a credit, even while insurance is pending (a $65 overpayment on "$65 now, $120 with insurance" is a
+    # $65 credit, not hidden inside the pending amount).
+    now = total - pending
     return Balance(
         total_cents=total,
         pending_insurance_cents=pending,
-        owed_now_cents=max(0, total - pending),
-        credit_cents=max(0, -total),
+        owed_now_cents=max(0, now),
+        credit_cents=max(0, -now),
     )
 
 

@@ -529,3 +529,14 @@ def test_every_statement_month_the_page_lists_opens(world: BillingWorld) -> None
     assert months == ["2027-03", "2000-01"]
     for month in months:
         assert world.api.http.get(f"/patient/statements/{month}", headers=headers).status_code == 200
+
+
+def test_alex_paying_65_twice_with_120_pending_with_insurance_sees_a_65_dollar_credit(world: BillingWorld) -> None:
+    world.charge("PAT-A", "185.00")
+    estimate = {"kind": "insurance_estimate", "amount": "120.00", "claim_id": "CL-ALEX", "posted_on": "2027-03-01"}
+    assert world.post("/practices/P1/patients/PAT-A/ledger", estimate, world.staff_headers).status_code == 201
+    for n in (1, 2):
+        assert world.deliver(paid_event(f"evt_alex_{n}", f"pi_alex_{n}", 6500, '{"PAT-A":6500}')).status_code == 200
+    family = world.api.http.get("/patient/billing", headers=world.patient_headers("PAT-A")).json_body["family"]
+    assert (family["owed_now_cents"], family["credit_cents"], family["pending_insurance_cents"]) == (0, 6500, 12000)
+    assert family["summary"].startswith("You have a credit of $65.00.")

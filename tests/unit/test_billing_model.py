@@ -342,3 +342,27 @@ def test_a_pay_link_message_names_the_amount_asked_in_english_and_spanish() -> N
     es = pay_link_message("es", "email", "Maple Dental", 1000, "https://x.example.test/p", 30)
     assert "please pay $10.00" in en.text and "balance" not in en.text
     assert "le pide pagar $10.00" in es.text and "saldo" not in es.text + es.subject
+
+
+def test_paying_twice_what_is_owed_now_while_insurance_is_pending_shows_the_excess_as_a_credit() -> None:
+    lines = [
+        line(CHARGE, 18500),
+        line(INSURANCE_ESTIMATE, 12000, claim="CL1"),
+        line(PAYMENT, 6500, n="pi-1"),
+        line(PAYMENT, 6500, n="pi-2"),
+    ]
+    b = balance_of(lines)
+    assert (b.owed_now_cents, b.credit_cents, b.pending_insurance_cents) == (0, 6500, 12000)
+    assert b.summary.startswith("You have a credit of $65.00. $120.00 is waiting on your insurance")
+
+
+def test_once_insurance_pays_the_credit_is_still_the_same_65_dollars() -> None:
+    lines = [
+        line(CHARGE, 18500),
+        line(INSURANCE_ESTIMATE, 12000, claim="CL1"),
+        line(PAYMENT, 6500, n="pi-1"),
+        line(PAYMENT, 6500, n="pi-2"),
+        line(INSURANCE_PAYMENT, 12000, claim="CL1"),
+    ]
+    b = balance_of(lines)
+    assert (b.owed_now_cents, b.credit_cents, b.pending_insurance_cents) == (0, 6500, 0)
