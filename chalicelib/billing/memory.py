@@ -23,7 +23,7 @@ class MemoryBillingStore:
         self.plans: dict[tuple[str, str], Plan] = {}
         self.started: dict[str, tuple[str, StartedIntent]] = {}
         self.refund_holds: dict[tuple[str, str], int] = {}
-        self.confirming: dict[tuple[str, str, str], tuple[int, datetime]] = {}
+        self.confirming: dict[tuple[str, str, str], tuple[int, datetime, str]] = {}
         self.plan_revs: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
@@ -35,16 +35,16 @@ class MemoryBillingStore:
 
     def mark_confirming(self, practice_id: str, started: StartedIntent, at: datetime) -> None:
         for patient_id, cents in started.allocation:
-            self.confirming[(practice_id, patient_id, started.payment_intent_id)] = (cents, at)
+            self.confirming[(practice_id, patient_id, started.payment_intent_id)] = (cents, at, started.link_key)
 
     def unmark_confirming(self, practice_id: str, started: StartedIntent) -> None:
         for patient_id, _ in started.allocation:
             self.confirming.pop((practice_id, patient_id, started.payment_intent_id), None)
 
-    def confirming_for(self, practice_id: str, patient_id: str, since: datetime) -> list[tuple[str, int]]:
+    def confirming_for(self, practice_id: str, patient_id: str, since: datetime) -> list[tuple[str, int, str]]:
         return [
-            (pi, cents)
-            for (pr, pat, pi), (cents, at) in list(self.confirming.items())
+            (pi, cents, key)
+            for (pr, pat, pi), (cents, at, key) in list(self.confirming.items())
             if pr == practice_id and pat == patient_id and at >= since
         ]
 

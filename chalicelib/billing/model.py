@@ -288,6 +288,14 @@ class StartedIntent:
     plan_id: str = ""
     instalment: int = 0
 
+    @property
+    def link_key(self) -> str:
+        """What a pay link's payment counts against: its plan instalment (each reminder mints a new link for
+        the same instalment), else the link; empty for a payment from the patient page."""
+        if self.plan_id:
+            return f"plan:{self.plan_id}:{self.instalment}"
+        return f"link:{self.paylink_id}" if self.paylink_id else ""
+
 
 def fit_allocation(allocation: Sequence[tuple[str, int]], amount: int) -> list[tuple[str, int]]:
     """The allocation we asked for, adjusted to what was actually received (the first patient takes any excess)."""

@@ -208,7 +208,7 @@ class BillingStore(Protocol):
     def started_intent(self, payment_intent_id: str) -> tuple[str, StartedIntent] | None: ...
     def mark_confirming(self, practice_id: str, started: StartedIntent, at: datetime) -> None: ...
     def unmark_confirming(self, practice_id: str, started: StartedIntent) -> None: ...
-    def confirming_for(self, practice_id: str, patient_id: str, since: datetime) -> list[tuple[str, int]]: ...
+    def confirming_for(self, practice_id: str, patient_id: str, since: datetime) -> list[tuple[str, int, str]]: ...
     def reserve_refund(self, practice_id: str, payment_intent_id: str, amount: int, paid: int) -> int | None: ...
     def release_refund(self, practice_id: str, payment_intent_id: str, amount: int) -> None: ...
     def plan(self, practice_id: str, plan_id: str) -> Plan | None: ...
@@ -915,15 +915,25 @@ class Billing:
         if state is not None and state.paid_cents:
             raise _already_paid()
         patients = self.patients.get_many(practice.id, [p for p, _ in started.allocation])
-        owed = {p.id: self._still_owed(practice.id, p, payment_intent_id) for p in patients}
+        owed: dict[str, int] = {}
+        on_the_way: dict[str, int] = {}  # per link key, cards confirmed whose webhook is not in yet
+        for p in patients:
+            owed[p.id] = self._still_owed(practice.id, p, payment_intent_id, on_the_way)
         allowed = sum(owed.values())
+        by_link = False
         if started.paylink_id:
             link = self.store.link(practice.id, started.paylink_id)
             if link is not None:
                 link_owed = owed.get(link.patient_id, 0)
-                allowed = min(allowed, link_amount(link, link_owed, self._plan_due(practice.id, link)))
+                asks = link_amount(link, link_owed, self._plan_due(practice.id, link))
+                link_left = max(0, asks - on_the_way.get(started.link_key, 0))
+                by_link = link_left < allowed
+                allowed = min(allowed, link_left)
         if started.amount_cents > allowed:
-            now = f"{display_cents(allowed)} is owed now" if allowed else "nothing is owed now"
+            if by_link:
+                now = f"this link asks for {display_cents(allowed)} now" if allowed else "this link is paid"
+            else:
+                now = f"{display_cents(allowed)} is owed now" if allowed else "nothing is owed now"
             raise Unprocessable(
                 f"this payment of {display_cents(started.amount_cents)} is more than what is left to pay: {now} "
                 "(another payment has come in). Nothing was charged; start the payment again for the new amount.",
@@ -931,17 +941,21 @@ class Billing:
             )
         return practice.id, started
 
-    def _still_owed(self, practice_id: str, patient: Patient, payment_intent_id: str) -> int:
+    def _still_owed(
+        self, practice_id: str, patient: Patient, payment_intent_id: str, on_the_way: dict[str, int]
+    ) -> int:
         """Owed now, less cards confirmed in the last hour for other PaymentIntents whose money the ledger does
-        not hold yet (Stripe's webhook is on its way)."""
+        not hold yet (Stripe's webhook is on its way); those are also added to ``on_the_way`` by link key."""
         owed = self._account(practice_id, patient).balance.owed_now_cents
         since = self.clock.now() - CONFIRM_PENDING
-        for pi, cents in self.store.confirming_for(practice_id, patient.id, since):
+        for pi, cents, key in self.store.confirming_for(practice_id, patient.id, since):
             if pi == payment_intent_id:
                 continue
             other = self.store.intent(practice_id, pi)
             if other is None or not other.paid_cents:
                 owed -= cents
+                if key:
+                    on_the_way[key] = on_the_way.get(key, 0) + cents
         return max(0, owed)
 
     # -- pay links (public, signed) ---------------------------------------------------------------

@@ -126,6 +126,7 @@ class ConfirmingItem(TableItem, discriminator="ConfirmingIntent"):
     patient_id = UnicodeAttribute()
     amount_cents = NumberAttribute()
     confirmed_at = NumberAttribute()
+    link_key = UnicodeAttribute(default="")
 
 
 class RefundHoldItem(TableItem, discriminator="RefundHold"):
@@ -483,6 +484,7 @@ class BillingStore:
                 patient_id=patient_id,
                 amount_cents=cents,
                 confirmed_at=_epoch(at),
+                link_key=started.link_key,
                 expires_at=_epoch(at + timedelta(days=1)),
             ).save()
 
@@ -490,10 +492,10 @@ class BillingStore:
         for patient_id, _ in started.allocation:
             ConfirmingItem(practice_pk(practice_id), f"PICONFIRM#{started.payment_intent_id}#{patient_id}").delete()
 
-    def confirming_for(self, practice_id: str, patient_id: str, since: datetime) -> list[tuple[str, int]]:
-        """(PaymentIntent, cents for this patient) confirmed since ``since``, every page."""
+    def confirming_for(self, practice_id: str, patient_id: str, since: datetime) -> list[tuple[str, int, str]]:
+        """(PaymentIntent, cents for this patient, link key) confirmed since ``since``, every page."""
         return [
-            (str(i.payment_intent_id), int(i.amount_cents))
+            (str(i.payment_intent_id), int(i.amount_cents), str(i.link_key or ""))
             for i in ConfirmingItem.gsi2.query(
                 _patient_index(practice_id, patient_id), ConfirmingItem.gsi2sk.startswith("PICONFIRM#")
             )

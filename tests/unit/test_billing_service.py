@@ -730,7 +730,7 @@ def test_a_pay_link_for_10_dollars_refuses_a_second_payment_past_what_the_link_s
     with pytest.raises(ApiError) as refused:
         world.billing.confirm_card(ten.payment_intent_id, ten.client_secret, "tok_visa")
     assert (refused.value.status, refused.value.code) == (422, "amount_exceeds_balance")
-    assert "$5.00 is owed now" in refused.value.message
+    assert "this link asks for $5.00 now" in refused.value.message
     assert "confirmed_with" not in intent_of(world, ten.payment_intent_id)
 
 
@@ -944,3 +944,20 @@ def test_stripe_saying_a_payment_can_no_longer_be_confirmed_is_409_already_paid(
         world.billing.confirm_card(start.payment_intent_id, start.client_secret, "tok_visa")
     assert (again.value.status, again.value.code) == (409, "already_paid")
     assert "Bad request" not in again.value.message
+
+
+def test_a_10_dollar_pay_link_refuses_a_10_dollar_payment_while_a_5_dollar_one_is_on_its_way(world: World) -> None:
+    world.charge("PAT-A", "95.00")
+    token = token_of(world.billing.send_pay_link("P1", "PAT-A", "email", 1000, world.staff).url)
+    ok = world.billing.verify_link(token, "1990-04-02")
+    five = world.billing.pay_link(token, ok.session, 500)
+    ten = world.billing.pay_link(token, ok.session, 1000)
+    world.billing.confirm_card(five.payment_intent_id, five.client_secret, "tok_visa")
+    with pytest.raises(ApiError) as refused:
+        world.billing.confirm_card(ten.payment_intent_id, ten.client_secret, "tok_visa")
+    assert (refused.value.code, "this link asks for $5.00 now" in refused.value.message) == (
+        "amount_exceeds_balance",
+        True,
+    )
+    other = world.billing.pay_link(token, ok.session, 500)
+    assert world.billing.confirm_card(other.payment_intent_id, other.client_secret, "tok_visa").status == "succeeded"
