@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date, datetime
 
-from chalicelib.billing.model import Applied, Instalment, IntentState, LedgerLine, PayLink, Plan
+from chalicelib.billing.model import Applied, Instalment, IntentState, LedgerLine, PayLink, Plan, StartedIntent
 from chalicelib.billing.store import APPLIED, CONFLICT, DUPLICATE
 
 
@@ -21,7 +21,44 @@ class MemoryBillingStore:
         self.receipts: set[tuple[str, str]] = set()
         self.links: dict[tuple[str, str], PayLink] = {}
         self.plans: dict[tuple[str, str], Plan] = {}
+        self.started: dict[str, tuple[str, StartedIntent]] = {}
+        self.refund_holds: dict[tuple[str, str], int] = {}
+        self.confirming: dict[tuple[str, str, str], tuple[int, datetime, str]] = {}
+        self.plan_revs: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
+
+    def put_started(self, practice_id: str, started: StartedIntent) -> None:
+        self.started[started.payment_intent_id] = (practice_id, started)
+
+    def started_intent(self, payment_intent_id: str) -> tuple[str, StartedIntent] | None:
+        return self.started.get(payment_intent_id)
+
+    def mark_confirming(self, practice_id: str, started: StartedIntent, at: datetime) -> None:
+        for patient_id, cents in started.allocation:
+            self.confirming[(practice_id, patient_id, started.payment_intent_id)] = (cents, at, started.link_key)
+
+    def unmark_confirming(self, practice_id: str, started: StartedIntent) -> None:
+        for patient_id, _ in started.allocation:
+            self.confirming.pop((practice_id, patient_id, started.payment_intent_id), None)
+
+    def confirming_for(self, practice_id: str, patient_id: str, since: datetime) -> list[tuple[str, int, str]]:
+        return [
+            (pi, cents, key)
+            for (pr, pat, pi), (cents, at, key) in list(self.confirming.items())
+            if pr == practice_id and pat == patient_id and at >= since
+        ]
+
+    def reserve_refund(self, practice_id: str, payment_intent_id: str, amount: int, paid: int) -> int | None:
+        with self._lock:
+            held = self.refund_holds.get((practice_id, payment_intent_id), 0)
+            if held + amount > paid:
+                return None
+            self.refund_holds[(practice_id, payment_intent_id)] = held + amount
+            return held + amount
+
+    def release_refund(self, practice_id: str, payment_intent_id: str, amount: int) -> None:
+        with self._lock:
+            self.refund_holds[(practice_id, payment_intent_id)] -= amount
 
     def lines_for(self, practice_id: str, patient_id: str) -> list[LedgerLine]:
         return [x for (p, pid, _), x in self.lines.items() if p == practice_id and pid == patient_id]
@@ -112,11 +149,18 @@ class MemoryBillingStore:
     def link(self, practice_id: str, link_id: str) -> PayLink | None:
         return self.links.get((practice_id, link_id))
 
-    def put_plan(self, practice_id: str, plan: Plan) -> None:
+    def plan_rev(self, practice_id: str, patient_id: str) -> int:
+        return self.plan_revs.get((practice_id, patient_id), 0)
+
+    def put_plan(self, practice_id: str, plan: Plan, rev: int = 0) -> bool:
         with self._lock:
             if (practice_id, plan.id) in self.plans:
                 raise KeyError("plan exists")
+            if self.plan_revs.get((practice_id, plan.patient_id), 0) != rev:
+                return False
+            self.plan_revs[(practice_id, plan.patient_id)] = rev + 1
             self.plans[(practice_id, plan.id)] = plan
+            return True
 
     def plan(self, practice_id: str, plan_id: str) -> Plan | None:
         return self.plans.get((practice_id, plan_id))

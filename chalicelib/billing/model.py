@@ -26,7 +26,8 @@ MIN_CARD_CENTS = 50  # Stripe's smallest USD charge
 
 # --- money ------------------------------------------------------------------------------------
 
-_AMOUNT = re.compile(r"^(?P<sign>-)?\$?(?P<whole>\d{1,3}(?:,\d{3})+|\d+)?(?:\.(?P<frac>\d+))?$")
+# ASCII digits only ("१०" is not an amount); a leading "$" is fine, people type it.
+_AMOUNT = re.compile(r"^(?P<sign>-)?\$?(?P<whole>[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)?(?:\.(?P<frac>[0-9]+))?$")
 
 
 class MoneyError(ValueError):
@@ -183,7 +184,7 @@ class Balance:
     total_cents: int  # everything owed on the account (negative: the practice owes the patient)
     pending_insurance_cents: int  # expected from insurance on claims not yet paid
     owed_now_cents: int  # what the patient owes today: the total less what insurance is expected to pay
-    credit_cents: int  # money the patient has on account
+    credit_cents: int  # money paid beyond what is owed now: max(0, pending - total)
 
     @property
     def summary(self) -> str:
@@ -191,10 +192,10 @@ class Balance:
         parts = []
         if self.owed_now_cents:
             parts.append(f"You owe {display_cents(self.owed_now_cents)} now.")
-        elif self.credit_cents:
-            parts.append(f"You have a credit of {display_cents(self.credit_cents)}.")
-        else:
+        elif not self.credit_cents:
             parts.append("You owe nothing now.")
+        if self.credit_cents:  # a family can owe on one member and have a credit on another: say both
+            parts.append(f"You have a credit of {display_cents(self.credit_cents)}.")
         if self.pending_insurance_cents:
             parts.append(
                 f"{display_cents(self.pending_insurance_cents)} is waiting on your insurance; "
@@ -216,11 +217,15 @@ def balance_of(lines: Iterable[LedgerLine]) -> Balance:
         elif line.kind == INSURANCE_PAYMENT and line.claim_id:
             settled.add(line.claim_id)
     pending = sum(max(0, amount) for claim, amount in estimates.items() if claim not in settled)
+    # Owed now and credit are the two sides of one number, so money paid beyond what is owed now always shows
+    # as a credit, even while insurance is pending (a $65 overpayment on "$65 now, $120 with insurance" is a
+    # $65 credit, not hidden inside the pending amount).
+    now = total - pending
     return Balance(
         total_cents=total,
         pending_insurance_cents=pending,
-        owed_now_cents=max(0, total - pending),
-        credit_cents=max(0, -total),
+        owed_now_cents=max(0, now),
+        credit_cents=max(0, -now),
     )
 
 
@@ -270,6 +275,26 @@ def allocate(amount: int, owed: Sequence[tuple[str, int]]) -> list[tuple[str, in
     if left:
         raise MoneyError("the amount is more than what is owed", code="amount_over_balance")
     return out
+
+
+@dataclass(frozen=True)
+class StartedIntent:
+    """A PaymentIntent we asked Stripe for, as we asked for it: checked again when the card is confirmed."""
+
+    payment_intent_id: str
+    amount_cents: int
+    allocation: tuple[tuple[str, int], ...]
+    paylink_id: str = ""
+    plan_id: str = ""
+    instalment: int = 0
+
+    @property
+    def link_key(self) -> str:
+        """What a pay link's payment counts against: its plan instalment (each reminder mints a new link for
+        the same instalment), else the link; empty for a payment from the patient page."""
+        if self.plan_id:
+            return f"plan:{self.plan_id}:{self.instalment}"
+        return f"link:{self.paylink_id}" if self.paylink_id else ""
 
 
 def fit_allocation(allocation: Sequence[tuple[str, int]], amount: int) -> list[tuple[str, int]]:
@@ -391,6 +416,24 @@ def make_plan(
 # --- statements -------------------------------------------------------------------------------
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+FIRST_YEAR = 2000  # the oldest statement month, and so the oldest date a ledger line may carry
+LAST_YEAR = 2100
+FIRST_POSTING_DAY = date(FIRST_YEAR, 1, 1)
+
+
+def posting_range(today: date) -> tuple[date, date]:
+    """The dates a ledger line may be posted on: from 2000-01-01 to one year after today (and never past
+    the last statement year), so every month a line lands in is a month whose statement opens."""
+    try:
+        last = today.replace(year=today.year + 1)
+    except ValueError:  # Feb 29 -> Feb 28
+        last = today.replace(year=today.year + 1, day=28)
+    return FIRST_POSTING_DAY, min(last, date(LAST_YEAR, 12, 31))
+
+
+def postable_on(day: date, today: date) -> bool:
+    first, last = posting_range(today)
+    return first <= day <= last
 
 
 def parse_month(text: str) -> tuple[date, date]:
@@ -399,8 +442,8 @@ def parse_month(text: str) -> tuple[date, date]:
     if not match:
         raise ValueError("a month looks like 2027-03")
     year, month = int(match[1]), int(match[2])
-    if not 2000 <= year <= 2100:
-        raise ValueError("a month looks like 2027-03")
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValueError(f"statements cover {FIRST_YEAR} to {LAST_YEAR}")
     return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
 
 
@@ -462,7 +505,9 @@ def build_statement(
 
 def statement_months(lines: Iterable[LedgerLine], limit: int = 24) -> list[str]:
     """Months with activity, newest first."""
-    months = sorted({x.posted_on.strftime("%Y-%m") for x in lines}, reverse=True)
+    months = sorted(
+        {x.posted_on.strftime("%Y-%m") for x in lines if FIRST_YEAR <= x.posted_on.year <= LAST_YEAR}, reverse=True
+    )  # only months whose statement opens (lines posted before the range was enforced stay off the list)
     return months[:limit]
 
 
@@ -737,10 +782,10 @@ def _refund_lines(
 
 _TEXTS = {
     "en": {
-        "link_sms": "{practice}: your balance is {amount}. Pay securely online: {url} (link valid {days} days)",
-        "link_subject": "Your balance at {practice}",
+        "link_sms": "{practice}: please pay {amount}. Pay securely online: {url} (link valid {days} days)",
+        "link_subject": "A payment request from {practice}",
         "link_body": (
-            "Your balance at {practice} is {amount}.\n\nPay securely online: {url}\n\n"
+            "{practice} asks you to pay {amount}.\n\nPay securely online: {url}\n\n"
             "You will be asked for the patient's date of birth. The link works for {days} days.\n"
         ),
         "receipt_subject": "Receipt: your payment to {practice}",
@@ -750,10 +795,10 @@ _TEXTS = {
         ),
     },
     "es": {
-        "link_sms": "{practice}: su saldo es {amount}. Pague en línea de forma segura: {url} (válido {days} días)",
-        "link_subject": "Su saldo en {practice}",
+        "link_sms": "{practice}: le pedimos pagar {amount}. Pague en línea de forma segura: {url} (válido {days} días)",
+        "link_subject": "Una solicitud de pago de {practice}",
         "link_body": (
-            "Su saldo en {practice} es {amount}.\n\nPague en línea de forma segura: {url}\n\n"
+            "{practice} le pide pagar {amount}.\n\nPague en línea de forma segura: {url}\n\n"
             "Se le pedirá la fecha de nacimiento del paciente. El enlace es válido {days} días.\n"
         ),
         "receipt_subject": "Recibo: su pago a {practice}",

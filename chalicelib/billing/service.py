@@ -53,6 +53,7 @@ from chalicelib.billing.model import (
     Observation,
     PayLink,
     Plan,
+    StartedIntent,
     Statement,
     add_balances,
     allocate,
@@ -74,6 +75,8 @@ from chalicelib.billing.model import (
     parse_month,
     pay_link_message,
     payable_amount,
+    postable_on,
+    posting_range,
     receipt_message,
     statement_months,
     valid_id,
@@ -103,6 +106,7 @@ PAY_PURPOSE = "pay"
 PAY_SESSION_PURPOSE = "pay-session"
 PAY_SESSION = timedelta(minutes=30)
 PAY_PAGE_PATH = "/patient/pay/"  # the page reads the token from the URL fragment, which never reaches a server
+CONFIRM_PENDING = timedelta(hours=1)  # a confirmed card whose webhook is not in yet counts as paid this long
 PER_LINK = RateRule("paylink", 5, timedelta(hours=1))  # birth-date answers per link per hour
 MAX_FAMILY = 10
 MAX_IMPORT_BYTES = 2 * 1024 * 1024
@@ -174,6 +178,10 @@ def _gateway_error(exc: GatewayError) -> ApiError:
     )
 
 
+def _already_paid() -> Conflict:
+    return Conflict("this payment has already been made; nothing more was charged", code="already_paid")
+
+
 # --- ports ----------------------------------------------------------------------------------------
 
 
@@ -194,7 +202,15 @@ class BillingStore(Protocol):
     def release_receipt(self, practice_id: str, payment_intent_id: str) -> None: ...
     def put_link(self, practice_id: str, link: PayLink) -> None: ...
     def link(self, practice_id: str, link_id: str) -> PayLink | None: ...
-    def put_plan(self, practice_id: str, plan: Plan) -> None: ...
+    def plan_rev(self, practice_id: str, patient_id: str) -> int: ...
+    def put_plan(self, practice_id: str, plan: Plan, rev: int = 0) -> bool: ...
+    def put_started(self, practice_id: str, started: StartedIntent) -> None: ...
+    def started_intent(self, payment_intent_id: str) -> tuple[str, StartedIntent] | None: ...
+    def mark_confirming(self, practice_id: str, started: StartedIntent, at: datetime) -> None: ...
+    def unmark_confirming(self, practice_id: str, started: StartedIntent) -> None: ...
+    def confirming_for(self, practice_id: str, patient_id: str, since: datetime) -> list[tuple[str, int, str]]: ...
+    def reserve_refund(self, practice_id: str, payment_intent_id: str, amount: int, paid: int) -> int | None: ...
+    def release_refund(self, practice_id: str, payment_intent_id: str, amount: int) -> None: ...
     def plan(self, practice_id: str, plan_id: str) -> Plan | None: ...
     def plans_for(self, practice_id: str, patient_id: str) -> list[Plan]: ...
     def instalments_due(self, practice_id: str, start: date, end: date) -> list[tuple[str, str, int, Any]]: ...
@@ -440,7 +456,13 @@ class Billing:
         amount = amount_or_none(body.get("amount"), allow_negative=kind == ADJUSTMENT)
         if amount is None:
             raise Unprocessable('amount is required, e.g. "19.99"', code="invalid_amount")
-        posted_on = parse_day(body["posted_on"], "posted_on") if body.get("posted_on") else self._today(practice)
+        today = self._today(practice)
+        posted_on = parse_day(body["posted_on"], "posted_on") if body.get("posted_on") else today
+        if not postable_on(posted_on, today):
+            first, last = posting_range(today)
+            raise Unprocessable(
+                f"posted_on is a date from {first.isoformat()} to {last.isoformat()}", code="invalid_posted_on"
+            )
         external = _text(body.get("external_id"), "external_id", 64)
         line = LedgerLine(
             id=f"ext-{_digest(external)[:24]}" if external else uuid.uuid4().hex,
@@ -467,7 +489,7 @@ class Billing:
         return line
 
     def import_lines(self, practice_id: str, raw: bytes, staff_id: str, source: str = "csv") -> ImportResult:
-        self._practice(practice_id)
+        practice = self._practice(practice_id)
         if len(raw) > MAX_IMPORT_BYTES:
             raise Unprocessable(f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB", code="too_large")
         try:
@@ -480,6 +502,13 @@ class Billing:
         for line in parsed.lines:
             if line.patient_id not in known:
                 errors.append(RowError(parsed.rows[line.id], f"no patient {line.patient_id} in this practice"))
+        today = self._today(practice)
+        first, last = posting_range(today)
+        for line in parsed.lines:
+            if not postable_on(line.posted_on, today):
+                errors.append(
+                    RowError(parsed.rows[line.id], f"the date is from {first.isoformat()} to {last.isoformat()}")
+                )
         claimed: set[tuple[str, str]] = set()
         for line in parsed.lines:
             if not line.invoice_id or line.patient_id not in known or (line.invoice_id, line.patient_id) in claimed:
@@ -540,7 +569,16 @@ class Billing:
             raise Unprocessable(
                 f"at most {display_cents(left)} is left to refund on this payment", code="refund_exceeds_payment"
             )
-        key = idempotency_key or f"chairside-refund-{_digest(practice_id, payment_intent_id, left, amount)[:40]}"
+        # The check above reads; this one writes: the amount is held against the payment (held + amount <= paid,
+        # a conditional write) before Stripe is asked, so refunds at the same instant cannot pass what was paid.
+        held = self.store.reserve_refund(practice_id, payment_intent_id, amount, state.paid_cents)
+        if held is None:
+            raise Unprocessable(
+                "another refund of this payment was just made; at most what is left can be refunded, "
+                "so look at the payment again",
+                code="refund_exceeds_payment",
+            )
+        key = idempotency_key or f"chairside-refund-{_digest(practice_id, payment_intent_id, held, amount)[:40]}"
         try:
             created = self.gateway.refund(
                 payment_intent_id=payment_intent_id,
@@ -549,7 +587,13 @@ class Billing:
                 idempotency_key=key,
             )
         except GatewayError as exc:
+            self.store.release_refund(practice_id, payment_intent_id, amount)
             raise _gateway_error(exc) from exc
+        if created.id in dict(state.refund_ids) or created.amount_cents != amount:
+            # Stripe replayed a refund we already hold for (same idempotency key), or refunded another amount:
+            # hold exactly what this call added at Stripe.
+            again = created.amount_cents if created.id not in dict(state.refund_ids) else 0
+            self.store.release_refund(practice_id, payment_intent_id, amount - again)
         patients = [p for p, _ in state.allocation]
         self._audit(
             practice_id, Actor(ACTOR_STAFF, staff_id), "payment.refund", patients, f"payment:{payment_intent_id}"
@@ -660,17 +704,32 @@ class Billing:
     ) -> Plan:
         practice = self._practice(practice_id)
         patient = self._patient(practice_id, patient_id)
-        owed = self._account(practice_id, patient).balance.owed_now_cents
-        try:
-            total = payable_amount(requested, owed)
-            plan = make_plan(
-                uuid.uuid4().hex[:20], patient.id, total, count, first_due, every, self._today(practice), staff_id
-            )
-        except MoneyError as exc:
-            raise _money(exc) from exc
-        except ValueError as exc:
-            raise Unprocessable(str(exc), code="invalid_plan") from exc
-        self.store.put_plan(practice_id, plan)
+        for _ in range(COMMIT_ATTEMPTS):
+            # Read the patient's plan revision first: a plan made after this read moves it, and then the
+            # conditional write below fails and the check runs again on what is there now.
+            rev = self.store.plan_rev(practice_id, patient.id)
+            owed = self._account(practice_id, patient).balance.owed_now_cents
+            in_plans = sum(max(0, p.total_cents - p.paid_cents) for p in self.store.plans_for(practice_id, patient.id))
+            try:
+                total = payable_amount(requested, owed)
+                plan = make_plan(
+                    uuid.uuid4().hex[:20], patient.id, total, count, first_due, every, self._today(practice), staff_id
+                )
+            except MoneyError as exc:
+                raise _money(exc) from exc
+            except ValueError as exc:
+                raise Unprocessable(str(exc), code="invalid_plan") from exc
+            if in_plans + total > owed:
+                free = max(0, owed - in_plans)
+                raise Unprocessable(
+                    f"{display_cents(in_plans)} of the {display_cents(owed)} owed is already in a payment plan; "
+                    f"a new plan can be for at most {display_cents(free)}",
+                    code="plan_exceeds_balance",
+                )
+            if self.store.put_plan(practice_id, plan, rev):
+                break
+        else:
+            raise Conflict("another plan is being made for this patient; try again", code="busy")
         self._audit(practice_id, Actor(ACTOR_STAFF, staff_id), "plan.create", [patient.id], f"plan:{plan.id}")
         return plan
 
@@ -783,6 +842,17 @@ class Billing:
         except GatewayError as exc:
             logger.info("payment not started", extra={"practice_id": practice.id, "kind": exc.kind})
             raise _gateway_error(exc) from exc
+        self.store.put_started(
+            practice.id,
+            StartedIntent(
+                created.id,
+                amount,
+                tuple(allocation),
+                paylink_id=extra.get("paylink_id", ""),
+                plan_id=extra.get("plan_id", ""),
+                instalment=int(extra.get("instalment", "0") or 0),
+            ),
+        )
         self._audit(practice.id, actor, "payment.start", [p for p, _ in allocation], f"payment:{created.id}")
         return PaymentStart(
             created.id, created.client_secret, amount, CURRENCY, self.gateway.publishable_key, allocation
@@ -800,20 +870,93 @@ class Billing:
             or len(card_token) > 100
         ):
             raise Unprocessable("send the payment's client_secret and a card_token (tok_...)", code="invalid_field")
+        checked = self._check_still_owed(payment_intent_id)
+        if checked is not None:
+            # Counted as paid by the next confirm until its webhook is in (a second tab, a double click).
+            self.store.mark_confirming(checked[0], checked[1], self.clock.now())
         try:
             done = self.gateway.confirm_card(
                 payment_intent_id=payment_intent_id, client_secret=client_secret, card_token=card_token
             )
-        except IntentNotFound as exc:
-            raise NotFound("no such payment") from exc
         except GatewayError as exc:
+            if checked is not None:
+                self.store.unmark_confirming(checked[0], checked[1])
+            if isinstance(exc, IntentNotFound):
+                raise NotFound("no such payment") from exc
+            if isinstance(exc, GatewayRejected) and exc.code == "payment_intent_unexpected_state":
+                raise _already_paid() from exc
             raise _gateway_error(exc) from exc
+        if checked is not None and done.status not in (
+            "succeeded",
+            "processing",
+            "requires_action",
+            "requires_capture",
+        ):
+            self.store.unmark_confirming(checked[0], checked[1])  # no money is on its way
         practice_id = done.metadata.get("practice_id", "")
         if valid_id(practice_id) and self.practices.get(practice_id) is not None:
             patients = [p for p, _ in decode_allocation(done.metadata.get("alloc", ""))]
             actor = Actor(ACTOR_ANONYMOUS, "client-secret")
             self._audit(practice_id, actor, "payment.confirm", patients, f"payment:{payment_intent_id}")
         return done
+
+    def _check_still_owed(self, payment_intent_id: str) -> tuple[str, StartedIntent] | None:
+        """Before a card is charged: the PaymentIntent must still fit what is owed now (another payment may
+        have landed since it was made) and, for a pay link, what the link still asks for. Nothing is sent to
+        Stripe otherwise. A PaymentIntent we did not start (or started before this check existed) passes."""
+        found = self.store.started_intent(payment_intent_id)
+        if found is None:
+            return None
+        practice_id, started = found
+        practice = self.practices.get(practice_id) if valid_id(practice_id) else None
+        if practice is None:
+            return None
+        state = self.store.intent(practice.id, payment_intent_id)
+        if state is not None and state.paid_cents:
+            raise _already_paid()
+        patients = self.patients.get_many(practice.id, [p for p, _ in started.allocation])
+        owed: dict[str, int] = {}
+        on_the_way: dict[str, int] = {}  # per link key, cards confirmed whose webhook is not in yet
+        for p in patients:
+            owed[p.id] = self._still_owed(practice.id, p, payment_intent_id, on_the_way)
+        allowed = sum(owed.values())
+        by_link = False
+        if started.paylink_id:
+            link = self.store.link(practice.id, started.paylink_id)
+            if link is not None:
+                link_owed = owed.get(link.patient_id, 0)
+                asks = link_amount(link, link_owed, self._plan_due(practice.id, link))
+                link_left = max(0, asks - on_the_way.get(started.link_key, 0))
+                by_link = link_left < allowed
+                allowed = min(allowed, link_left)
+        if started.amount_cents > allowed:
+            if by_link:
+                now = f"this link asks for {display_cents(allowed)} now" if allowed else "this link is paid"
+            else:
+                now = f"{display_cents(allowed)} is owed now" if allowed else "nothing is owed now"
+            raise Unprocessable(
+                f"this payment of {display_cents(started.amount_cents)} is more than what is left to pay: {now} "
+                "(another payment has come in). Nothing was charged; start the payment again for the new amount.",
+                code="amount_exceeds_balance",
+            )
+        return practice.id, started
+
+    def _still_owed(
+        self, practice_id: str, patient: Patient, payment_intent_id: str, on_the_way: dict[str, int]
+    ) -> int:
+        """Owed now, less cards confirmed in the last hour for other PaymentIntents whose money the ledger does
+        not hold yet (Stripe's webhook is on its way); those are also added to ``on_the_way`` by link key."""
+        owed = self._account(practice_id, patient).balance.owed_now_cents
+        since = self.clock.now() - CONFIRM_PENDING
+        for pi, cents, key in self.store.confirming_for(practice_id, patient.id, since):
+            if pi == payment_intent_id:
+                continue
+            other = self.store.intent(practice_id, pi)
+            if other is None or not other.paid_cents:
+                owed -= cents
+                if key:
+                    on_the_way[key] = on_the_way.get(key, 0) + cents
+        return max(0, owed)
 
     # -- pay links (public, signed) ---------------------------------------------------------------
     def _link_from_token(self, token: str, purpose: str = PAY_PURPOSE) -> tuple[Practice, PayLink]:

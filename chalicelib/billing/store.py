@@ -9,6 +9,13 @@ Keys (see chalicelib/platform/table.py):
   RECEIPT#<payment intent id>       the receipt claim: one email per payment
   PAYLINK#<link id>                 a text-to-pay link (its token carries only the practice and this id)
   PLAN#<plan id>                    a payment plan; GSI2 PRACTICE#<p>#PATIENT#<id> / PLAN#<created>#<plan>
+  PISTART#<payment intent id>      a PaymentIntent as we asked for it (amount, allocation, link); GSI1
+                                    STRIPE_START#<pi> / PRACTICE#<p> finds it when the card is confirmed
+  PICONFIRM#<pi>#<patient>         a card confirmed for a PaymentIntent whose webhook may not be in yet (kept 1 day);
+                                    GSI2 PRACTICE#<p>#PATIENT#<id> / PICONFIRM#<pi>
+  REFUNDHOLD#<payment intent id>    refund cents reserved against a payment before Stripe is asked
+  PLANLOCK#<patient id>             a revision moved by every new plan of the patient (one check-and-create
+                                    at a time, so two plans never both fit the same balance)
   PLAN#<plan id>#INST#<nn>          one instalment; GSI1 PRACTICE#<p>#INSTALMENTS#<YYYY-MM> / <due>#<plan>#<nn>
 
 Invariants are conditions: an event id, a PaymentIntent's state, a ledger line id and a receipt are each
@@ -20,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
@@ -34,6 +41,7 @@ from chalicelib.billing.model import (
     LedgerLine,
     PayLink,
     Plan,
+    StartedIntent,
 )
 from chalicelib.patients.store import GuardianItem, PatientItem
 from chalicelib.platform.table import TableItem, practice_pk
@@ -102,6 +110,33 @@ class PlanItem(TableItem, discriminator="PaymentPlan"):
     instalment_count = NumberAttribute()
     created_on = UnicodeAttribute()
     created_by = UnicodeAttribute(default="")
+
+
+class StartedIntentItem(TableItem, discriminator="StartedIntent"):
+    payment_intent_id = UnicodeAttribute()
+    amount_cents = NumberAttribute()
+    allocation = JSONAttribute()
+    paylink_id = UnicodeAttribute(default="")
+    plan_id = UnicodeAttribute(default="")
+    instalment = NumberAttribute(default=0)
+
+
+class ConfirmingItem(TableItem, discriminator="ConfirmingIntent"):
+    payment_intent_id = UnicodeAttribute()
+    patient_id = UnicodeAttribute()
+    amount_cents = NumberAttribute()
+    confirmed_at = NumberAttribute()
+    link_key = UnicodeAttribute(default="")
+
+
+class RefundHoldItem(TableItem, discriminator="RefundHold"):
+    payment_intent_id = UnicodeAttribute()
+    reserved_cents = NumberAttribute(default=0)
+
+
+class PlanLockItem(TableItem, discriminator="PlanLock"):
+    patient_id = UnicodeAttribute()
+    rev = NumberAttribute()
 
 
 class InstalmentItem(TableItem, discriminator="Instalment"):
@@ -405,6 +440,95 @@ class BillingStore:
     def release_receipt(self, practice_id: str, payment_intent_id: str) -> None:
         ReceiptItem(practice_pk(practice_id), f"RECEIPT#{payment_intent_id}").delete()
 
+    # -- started PaymentIntents and refund holds --------------------------------------------------
+    def put_started(self, practice_id: str, started: StartedIntent) -> None:
+        pi = started.payment_intent_id
+        StartedIntentItem(
+            practice_pk(practice_id),
+            f"PISTART#{pi}",
+            gsi1pk=f"STRIPE_START#{pi}",
+            gsi1sk=f"PRACTICE#{practice_id}",
+            payment_intent_id=pi,
+            amount_cents=started.amount_cents,
+            allocation=[list(x) for x in started.allocation],
+            paylink_id=started.paylink_id,
+            plan_id=started.plan_id,
+            instalment=started.instalment,
+            expires_at=_epoch(datetime.now(UTC) + EVENT_KEEP),
+        ).save()
+
+    def started_intent(self, payment_intent_id: str) -> tuple[str, StartedIntent] | None:
+        for item in StartedIntentItem.gsi1.query(f"STRIPE_START#{payment_intent_id}"):
+            if not isinstance(item, StartedIntentItem):
+                continue
+            started = StartedIntent(
+                payment_intent_id=item.payment_intent_id,
+                amount_cents=int(item.amount_cents),
+                allocation=_pairs(item.allocation),
+                paylink_id=item.paylink_id,
+                plan_id=item.plan_id,
+                instalment=int(item.instalment or 0),
+            )
+            return str(item.gsi1sk).removeprefix("PRACTICE#"), started
+        return None
+
+    def mark_confirming(self, practice_id: str, started: StartedIntent, at: datetime) -> None:
+        pk, pi = practice_pk(practice_id), started.payment_intent_id
+        for patient_id, cents in started.allocation:
+            ConfirmingItem(
+                pk,
+                f"PICONFIRM#{pi}#{patient_id}",
+                gsi2pk=_patient_index(practice_id, patient_id),
+                gsi2sk=f"PICONFIRM#{pi}",
+                payment_intent_id=pi,
+                patient_id=patient_id,
+                amount_cents=cents,
+                confirmed_at=_epoch(at),
+                link_key=started.link_key,
+                expires_at=_epoch(at + timedelta(days=1)),
+            ).save()
+
+    def unmark_confirming(self, practice_id: str, started: StartedIntent) -> None:
+        for patient_id, _ in started.allocation:
+            ConfirmingItem(practice_pk(practice_id), f"PICONFIRM#{started.payment_intent_id}#{patient_id}").delete()
+
+    def confirming_for(self, practice_id: str, patient_id: str, since: datetime) -> list[tuple[str, int, str]]:
+        """(PaymentIntent, cents for this patient, link key) confirmed since ``since``, every page."""
+        return [
+            (str(i.payment_intent_id), int(i.amount_cents), str(i.link_key or ""))
+            for i in ConfirmingItem.gsi2.query(
+                _patient_index(practice_id, patient_id), ConfirmingItem.gsi2sk.startswith("PICONFIRM#")
+            )
+            if isinstance(i, ConfirmingItem) and int(i.confirmed_at) >= _epoch(since)
+        ]
+
+    def reserve_refund(self, practice_id: str, payment_intent_id: str, amount: int, paid: int) -> int | None:
+        """Hold ``amount`` against the payment if what is held stays within ``paid``; the new total held, or
+        None when it would not fit (another refund got there first)."""
+        if not 0 < amount <= paid:
+            return None
+        item = RefundHoldItem(practice_pk(practice_id), f"REFUNDHOLD#{payment_intent_id}")
+        try:
+            item.update(
+                actions=[
+                    RefundHoldItem.payment_intent_id.set(payment_intent_id),
+                    RefundHoldItem.reserved_cents.add(amount),
+                ],
+                condition=(
+                    RefundHoldItem.reserved_cents.does_not_exist() | (RefundHoldItem.reserved_cents <= paid - amount)
+                ),
+            )
+        except UpdateError as exc:
+            if _failed_condition(exc):
+                return None
+            raise
+        return int(item.reserved_cents)
+
+    def release_refund(self, practice_id: str, payment_intent_id: str, amount: int) -> None:
+        RefundHoldItem(practice_pk(practice_id), f"REFUNDHOLD#{payment_intent_id}").update(
+            actions=[RefundHoldItem.reserved_cents.add(-amount)]
+        )
+
     # -- pay links -------------------------------------------------------------------------------
     def put_link(self, practice_id: str, link: PayLink) -> None:
         PayLinkItem(
@@ -430,9 +554,31 @@ class BillingStore:
             return None
 
     # -- payment plans ---------------------------------------------------------------------------
-    def put_plan(self, practice_id: str, plan: Plan) -> None:
+    def plan_rev(self, practice_id: str, patient_id: str) -> int:
+        try:
+            item = PlanLockItem.get(practice_pk(practice_id), f"PLANLOCK#{patient_id}", consistent_read=True)
+        except PlanLockItem.DoesNotExist:
+            return 0
+        return int(item.rev)
+
+    def put_plan(self, practice_id: str, plan: Plan, rev: int = 0) -> bool:
+        """The plan and its instalments, if no other plan was made for the patient since ``rev`` was read
+        (False: read again and check again)."""
         pk = practice_pk(practice_id)
+        try:
+            self._put_plan(pk, practice_id, plan, rev)
+        except TransactWriteError:
+            if self.plan_rev(practice_id, plan.patient_id) != rev:
+                return False
+            raise
+        return True
+
+    def _put_plan(self, pk: str, practice_id: str, plan: Plan, rev: int) -> None:
         with TransactWrite(connection=TableItem._get_connection().connection) as tx:
+            tx.save(
+                PlanLockItem(pk, f"PLANLOCK#{plan.patient_id}", patient_id=plan.patient_id, rev=rev + 1),
+                condition=PlanLockItem.pk.does_not_exist() if rev == 0 else PlanLockItem.rev == rev,
+            )
             tx.save(
                 PlanItem(
                     pk,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+import threading
+from collections import Counter
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
@@ -22,6 +25,7 @@ from chalicelib.platform.deps import Deps
 from tests import factories
 from tests.integration.billing_world import STRIPE_BASE, BillingWorld, make_world
 from tests.integration.conftest import StaffTokens
+from tests.integration.test_hardening_races import at_once
 
 
 @pytest.fixture
@@ -402,3 +406,137 @@ def test_an_owner_refunds_part_of_a_card_payment_and_the_front_desk_cannot(
     kinds = [(x.kind, x.amount_cents) for x in world.lines("PAT-A") if x.kind in (PAYMENT, REFUND)]
     assert sorted(kinds) == [(PAYMENT, 12500), (REFUND, 2500)]
     assert world.balance("PAT-A") == 2500
+
+
+# --- issue 5: money that must never vanish or double ----------------------------------------------
+
+
+def paid_event(event_id: str, pi: str, cents: int, alloc: str) -> dict[str, Any]:
+    meta = {"practice_id": "P1", "alloc": alloc}
+    return {
+        "id": event_id,
+        "type": "payment_intent.succeeded",
+        "data": {"object": {"id": pi, "amount": cents, "metadata": meta}},
+    }
+
+
+def test_a_second_payment_intent_for_a_paid_balance_is_refused_at_confirm_without_asking_stripe(
+    world: BillingWorld, stripe_http: StripeHttp
+) -> None:
+    world.charge("PAT-A", "65.00")
+    headers = world.patient_headers("PAT-A")
+    first = world.post("/patient/payments", {"amount": "65.00"}, headers).json_body
+    second = world.post("/patient/payments", {"amount": "65.00"}, headers).json_body
+    assert first["payment_intent_id"] != second["payment_intent_id"]
+    assert world.deliver(paid_event("evt_first", first["payment_intent_id"], 6500, '{"PAT-A":6500}')).status_code == 200
+    asked = len(stripe_http.requests)
+    body = {"client_secret": second["client_secret"], "card_token": "tok_visa"}
+    refused = world.post(f"/payments/{second['payment_intent_id']}/confirm", body)
+    assert refused.status_code == 422, refused.body
+    assert refused.json_body["error"]["code"] == "amount_exceeds_balance"
+    assert "Nothing was charged" in refused.json_body["error"]["message"]
+    assert len(stripe_http.requests) == asked
+    again = world.post(
+        f"/payments/{first['payment_intent_id']}/confirm",
+        {"client_secret": first["client_secret"], "card_token": "tok_visa"},
+    )
+    assert (again.status_code, again.json_body["error"]["code"]) == (409, "already_paid")
+
+
+def test_two_payments_of_65_that_both_got_through_show_65_as_a_credit_on_the_page(world: BillingWorld) -> None:
+    world.charge("PAT-A", "65.00")
+    for n in (1, 2):
+        assert world.deliver(paid_event(f"evt_tab_{n}", f"pi_tab_{n}", 6500, '{"PAT-A":6500}')).status_code == 200
+    page = world.api.http.get("/patient/billing", headers=world.patient_headers("PAT-A")).json_body
+    assert page["family"]["credit_cents"] == 6500
+    assert page["family"]["owed_now_cents"] == 0
+    assert page["family"]["summary"] == "You have a credit of $65.00."
+    assert sorted(x.amount_cents for x in world.lines("PAT-A") if x.kind == PAYMENT) == [6500, 6500]
+
+
+class CountingRefunds:
+    """Stripe's refunds endpoint for many threads at once: each call a new refund id."""
+
+    def __init__(self, mock: responses.RequestsMock) -> None:
+        self.made: list[tuple[str, int]] = []
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        mock.add_callback(responses.POST, f"{STRIPE_BASE}/v1/refunds", callback=self._refund)
+
+    def _refund(self, request: Any) -> tuple[int, dict[str, str], str]:
+        form = parse_qs(request.body if isinstance(request.body, str) else request.body.decode())
+        with self._lock:
+            rid = f"re_race_{next(self._ids)}"
+            self.made.append((rid, int(form["amount"][0])))
+        body = {
+            "id": rid,
+            "object": "refund",
+            "amount": int(form["amount"][0]),
+            "payment_intent": form["payment_intent"][0],
+            "status": "succeeded",
+        }
+        return 200, {}, json.dumps(body)
+
+
+def test_six_refunds_of_30_at_once_on_a_65_payment_refund_at_most_what_was_paid_and_the_ledger_matches_stripe(
+    world: BillingWorld, staff: StaffTokens
+) -> None:
+    world.charge("PAT-A", "65.00")
+    assert world.deliver(paid_event("evt_paid65", "pi_paid65", 6500, '{"PAT-A":6500}')).status_code == 200
+    owner = staff.headers("P1", "owner")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        stripe = CountingRefunds(mock)
+        outcomes = at_once(
+            6, lambda _i: world.post("/practices/P1/payments/pi_paid65/refunds", {"amount": "30.00"}, owner)
+        )
+    statuses = Counter(getattr(o, "status_code", type(o).__name__) for o in outcomes)
+    assert statuses == {201: 2, 422: 4}, statuses
+    at_stripe = sum(cents for _, cents in stripe.made)
+    assert at_stripe == 6000
+    refunds = [x for x in world.lines("PAT-A") if x.kind == REFUND]
+    assert sum(x.amount_cents for x in refunds) == at_stripe
+    assert world.balance("PAT-A") == 6000
+
+
+def test_a_second_plan_for_a_balance_already_in_a_plan_is_422_and_two_at_once_make_one(world: BillingWorld) -> None:
+    world.charge("PAT-A", "48.50")
+    path = "/practices/P1/patients/PAT-A/payment-plans"
+    body = {"instalments": 2, "first_due": "2027-04-01"}
+    outcomes = at_once(3, lambda _i: world.post(path, body, world.staff_headers))
+    statuses = Counter(getattr(o, "status_code", type(o).__name__) for o in outcomes)
+    assert statuses == {201: 1, 422: 2}, statuses
+    codes = {o.json_body["error"]["code"] for o in outcomes if o.status_code == 422}
+    assert codes == {"plan_exceeds_balance"}
+    again = world.post(path, body, world.staff_headers)
+    assert (again.status_code, again.json_body["error"]["code"]) == (422, "plan_exceeds_balance")
+    listed = world.api.http.get(path, headers=world.staff_headers).json_body["plans"]
+    assert len(listed) == 1
+
+
+@pytest.mark.parametrize("posted_on", ["1800-01-01", "2099-01-01"])
+def test_a_ledger_line_dated_1800_or_2099_is_422_invalid_posted_on(world: BillingWorld, posted_on: str) -> None:
+    body = {"kind": "charge", "amount": "10.00", "posted_on": posted_on}
+    response = world.post("/practices/P1/patients/PAT-A/ledger", body, world.staff_headers)
+    assert (response.status_code, response.json_body["error"]["code"]) == (422, "invalid_posted_on")
+    assert world.lines("PAT-A") == []
+
+
+def test_every_statement_month_the_page_lists_opens(world: BillingWorld) -> None:
+    world.charge("PAT-A", "10.00", on="2000-01-01")
+    world.charge("PAT-A", "10.00", on="2027-03-01")
+    headers = world.patient_headers("PAT-A")
+    months = world.api.http.get("/patient/billing", headers=headers).json_body["statements"]
+    assert months == ["2027-03", "2000-01"]
+    for month in months:
+        assert world.api.http.get(f"/patient/statements/{month}", headers=headers).status_code == 200
+
+
+def test_alex_paying_65_twice_with_120_pending_with_insurance_sees_a_65_dollar_credit(world: BillingWorld) -> None:
+    world.charge("PAT-A", "185.00")
+    estimate = {"kind": "insurance_estimate", "amount": "120.00", "claim_id": "CL-ALEX", "posted_on": "2027-03-01"}
+    assert world.post("/practices/P1/patients/PAT-A/ledger", estimate, world.staff_headers).status_code == 201
+    for n in (1, 2):
+        assert world.deliver(paid_event(f"evt_alex_{n}", f"pi_alex_{n}", 6500, '{"PAT-A":6500}')).status_code == 200
+    family = world.api.http.get("/patient/billing", headers=world.patient_headers("PAT-A")).json_body["family"]
+    assert (family["owed_now_cents"], family["credit_cents"], family["pending_insurance_cents"]) == (0, 6500, 12000)
+    assert family["summary"].startswith("You have a credit of $65.00.")

@@ -194,3 +194,24 @@ def test_a_page_pays_with_a_card_token_and_the_client_secret_and_the_webhook_pay
     assert (done.json_body["status"], done.json_body["amount_cents"]) == ("succeeded", 829)
     wait_for(lambda: world.balance("PAT-C") == 0)
     assert [x.amount_cents for x in world.lines("PAT-C") if x.kind == PAYMENT] == [829]
+
+
+def test_two_tabs_paying_the_same_65_dollars_charge_once_and_the_second_confirm_asks_nothing_of_stripe(
+    world: BillingWorld, localstripe: str
+) -> None:
+    world.charge("PAT-D", "65.00")
+    headers = world.patient_headers("PAT-D")
+    first = world.post("/patient/payments", {"amount": "65.00"}, headers).json_body
+    second = world.post("/patient/payments", {"amount": "65.00"}, headers).json_body
+    assert first["payment_intent_id"] != second["payment_intent_id"]  # localstripe ignores idempotency keys
+    one = {"client_secret": first["client_secret"], "card_token": card_token(localstripe)}
+    assert world.post(f"/payments/{first['payment_intent_id']}/confirm", one).status_code == 200
+    two = {"client_secret": second["client_secret"], "card_token": card_token(localstripe)}
+    refused = world.post(f"/payments/{second['payment_intent_id']}/confirm", two)
+    assert (refused.status_code, refused.json_body["error"]["code"]) == (422, "amount_exceeds_balance")
+    wait_for(lambda: world.balance("PAT-D") == 0)
+    again = world.post(f"/payments/{first['payment_intent_id']}/confirm", one)
+    assert (again.status_code, again.json_body["error"]["code"]) == (409, "already_paid")
+    left = stripe_client(localstripe).v1.payment_intents.retrieve(second["payment_intent_id"]).to_dict()
+    assert left["status"] != "succeeded"
+    assert [x.amount_cents for x in world.lines("PAT-D") if x.kind == PAYMENT] == [6500]

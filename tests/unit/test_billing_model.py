@@ -39,6 +39,9 @@ from chalicelib.billing.model import (
     make_plan,
     observation_from,
     parse_month,
+    pay_link_message,
+    postable_on,
+    posting_range,
     statement_months,
 )
 
@@ -305,3 +308,61 @@ def test_a_family_payment_is_refunded_from_the_last_member_paid_first() -> None:
     paid = apply_observation(IntentState("pi_9"), seen, [("K1", 5000), ("K2", 2000)], DAY)
     refund = apply_observation(paid.state, Observation("pi_9", {}, refund_id="re_1", refund_cents=3000), [], DAY)
     assert [(x.patient_id, x.amount_cents) for x in refund.lines] == [("K2", 2000), ("K1", 1000)]
+
+
+# --- issue 5: posting dates and statement months agree --------------------------------------------
+
+
+def test_lines_may_be_posted_from_2000_to_a_year_from_today() -> None:
+    assert posting_range(date(2027, 3, 10)) == (date(2000, 1, 1), date(2028, 3, 10))
+
+
+def test_a_year_from_the_29th_of_february_is_the_28th() -> None:
+    assert posting_range(date(2028, 2, 29))[1] == date(2029, 2, 28)
+
+
+@pytest.mark.parametrize(
+    ("day", "ok"),
+    [(date(1800, 1, 1), False), (date(1999, 12, 31), False), (date(2000, 1, 1), True), (date(2099, 1, 1), False)],
+)
+def test_only_days_in_the_posting_range_are_postable(day: date, ok: bool) -> None:
+    assert postable_on(day, date(2027, 3, 10)) is ok
+
+
+def test_every_listed_statement_month_opens_even_with_old_lines_from_before_the_range() -> None:
+    lines = [line(CHARGE, 100, on=date(1800, 1, 1)), line(CHARGE, 200, on=date(2027, 3, 1))]
+    months = statement_months(lines)
+    assert months == ["2027-03"]
+    for month in months:
+        parse_month(month)
+
+
+def test_a_pay_link_message_names_the_amount_asked_in_english_and_spanish() -> None:
+    en = pay_link_message("en", "sms", "Maple Dental", 1000, "https://x.example.test/p", 30)
+    es = pay_link_message("es", "email", "Maple Dental", 1000, "https://x.example.test/p", 30)
+    assert "please pay $10.00" in en.text and "balance" not in en.text
+    assert "le pide pagar $10.00" in es.text and "saldo" not in es.text + es.subject
+
+
+def test_paying_twice_what_is_owed_now_while_insurance_is_pending_shows_the_excess_as_a_credit() -> None:
+    lines = [
+        line(CHARGE, 18500),
+        line(INSURANCE_ESTIMATE, 12000, claim="CL1"),
+        line(PAYMENT, 6500, n="pi-1"),
+        line(PAYMENT, 6500, n="pi-2"),
+    ]
+    b = balance_of(lines)
+    assert (b.owed_now_cents, b.credit_cents, b.pending_insurance_cents) == (0, 6500, 12000)
+    assert b.summary.startswith("You have a credit of $65.00. $120.00 is waiting on your insurance")
+
+
+def test_once_insurance_pays_the_credit_is_still_the_same_65_dollars() -> None:
+    lines = [
+        line(CHARGE, 18500),
+        line(INSURANCE_ESTIMATE, 12000, claim="CL1"),
+        line(PAYMENT, 6500, n="pi-1"),
+        line(PAYMENT, 6500, n="pi-2"),
+        line(INSURANCE_PAYMENT, 12000, claim="CL1"),
+    ]
+    b = balance_of(lines)
+    assert (b.owed_now_cents, b.credit_cents, b.pending_insurance_cents) == (0, 6500, 0)

@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from chalicelib.adapters.messaging import MemoryEmailSender, MemorySmsSender
-from chalicelib.adapters.stripe_gateway import CardDeclined, FakeGateway, GatewayUnavailable, sign_webhook
+from chalicelib.adapters.stripe_gateway import (
+    CardDeclined,
+    FakeGateway,
+    GatewayRejected,
+    GatewayUnavailable,
+    sign_webhook,
+)
 from chalicelib.audit.service import Auditor, MemoryAuditLog
 from chalicelib.billing.memory import MemoryBillingStore
 from chalicelib.billing.model import PAYMENT, REFUND, balance_of, invoice_balance
@@ -653,3 +659,305 @@ def test_an_imported_invoice_number_of_another_patient_is_named_by_its_row(world
     with pytest.raises(ApiError) as refused:
         world.billing.import_lines("P1", raw, world.staff)
     assert [r["row"] for r in refused.value.body()["error"]["rows"]] == [3]
+
+
+# --- issue 5: money that must never vanish or double ----------------------------------------------
+
+
+def two_intents_for_the_balance(world: World, patient_id: str = "PAT-A") -> tuple[Any, Any]:
+    """Two PaymentIntents for the same balance, as two tabs get from a Stripe that ignores idempotency keys."""
+    first = world.billing.start_payment(session(patient_id), None, None)
+    world.gateway._by_key.clear()
+    second = world.billing.start_payment(session(patient_id), None, None)
+    assert first.payment_intent_id != second.payment_intent_id
+    return first, second
+
+
+def intent_of(world: World, pi: str) -> dict[str, Any]:
+    return next(i for i in world.gateway.intents if i["id"] == pi)
+
+
+def test_confirming_a_second_payment_for_a_balance_already_paid_is_422_and_the_card_is_not_charged(
+    world: World,
+) -> None:
+    world.charge("PAT-A", "65.00")
+    first, second = two_intents_for_the_balance(world)
+    world.billing.confirm_card(first.payment_intent_id, first.client_secret, "tok_visa")
+    world.deliver(
+        succeeded("evt_one", first.payment_intent_id, 6500, intent_of(world, first.payment_intent_id)["metadata"])
+    )
+    with pytest.raises(ApiError) as refused:
+        world.billing.confirm_card(second.payment_intent_id, second.client_secret, "tok_visa")
+    assert (refused.value.status, refused.value.code) == (422, "amount_exceeds_balance")
+    assert "nothing is owed now" in refused.value.message and "Nothing was charged" in refused.value.message
+    assert "confirmed_with" not in intent_of(world, second.payment_intent_id)
+    assert world.balance("PAT-A") == 0
+
+
+def test_a_payment_that_no_longer_fits_after_a_part_payment_is_refused_and_one_that_still_fits_goes_through(
+    world: World,
+) -> None:
+    world.charge("PAT-A", "65.00")
+    big = world.billing.start_payment(session("PAT-A"), None, 6000)
+    small = world.billing.start_payment(session("PAT-A"), None, 500)
+    world.billing.confirm_card(small.payment_intent_id, small.client_secret, "tok_visa")
+    world.deliver(
+        succeeded("evt_small", small.payment_intent_id, 500, intent_of(world, small.payment_intent_id)["metadata"])
+    )
+    assert world.billing.confirm_card(big.payment_intent_id, big.client_secret, "tok_visa").status == "succeeded"
+    world.charge("PAT-A", "1.00")
+    late = world.billing.start_payment(session("PAT-A"), None, 6100)
+    world.deliver(
+        succeeded("evt_big", big.payment_intent_id, 6000, intent_of(world, big.payment_intent_id)["metadata"])
+    )
+    with pytest.raises(ApiError) as refused:
+        world.billing.confirm_card(late.payment_intent_id, late.client_secret, "tok_visa")
+    assert refused.value.code == "amount_exceeds_balance"
+    assert "$1.00 is owed now" in refused.value.message
+
+
+def test_a_pay_link_for_10_dollars_refuses_a_second_payment_past_what_the_link_still_allows(world: World) -> None:
+    world.charge("PAT-A", "95.00")
+    sent = world.billing.send_pay_link("P1", "PAT-A", "email", 1000, world.staff)
+    token = token_of(sent.url)
+    ok = world.billing.verify_link(token, "1990-04-02")
+    five = world.billing.pay_link(token, ok.session, 500)
+    ten = world.billing.pay_link(token, ok.session, 1000)
+    world.billing.confirm_card(five.payment_intent_id, five.client_secret, "tok_visa")
+    world.deliver(
+        succeeded("evt_five", five.payment_intent_id, 500, intent_of(world, five.payment_intent_id)["metadata"])
+    )
+    with pytest.raises(ApiError) as refused:
+        world.billing.confirm_card(ten.payment_intent_id, ten.client_secret, "tok_visa")
+    assert (refused.value.status, refused.value.code) == (422, "amount_exceeds_balance")
+    assert "this link asks for $5.00 now" in refused.value.message
+    assert "confirmed_with" not in intent_of(world, ten.payment_intent_id)
+
+
+def test_confirming_a_payment_already_paid_is_409_already_paid_in_plain_words(world: World) -> None:
+    world.charge("PAT-A", "65.00")
+    start = world.billing.start_payment(session("PAT-A"), None, None)
+    world.billing.confirm_card(start.payment_intent_id, start.client_secret, "tok_visa")
+    world.deliver(
+        succeeded("evt_paid", start.payment_intent_id, 6500, intent_of(world, start.payment_intent_id)["metadata"])
+    )
+    with pytest.raises(ApiError) as again:
+        world.billing.confirm_card(start.payment_intent_id, start.client_secret, "tok_visa")
+    assert (again.value.status, again.value.code) == (409, "already_paid")
+    assert again.value.message == "this payment has already been made; nothing more was charged"
+
+
+def test_two_payments_that_both_got_through_land_in_full_and_show_as_a_credit(world: World) -> None:
+    world.charge("PAT-A", "65.00")
+    first, second = two_intents_for_the_balance(world)
+    for n, start in enumerate((first, second)):
+        meta = intent_of(world, start.payment_intent_id)["metadata"]
+        world.deliver(succeeded(f"evt_both_{n}", start.payment_intent_id, 6500, meta))
+    paid = sorted(x.amount_cents for x in world.store.lines_for("P1", "PAT-A") if x.kind == PAYMENT)
+    assert paid == [6500, 6500]
+    family = world.billing.overview(session("PAT-A")).family
+    assert (family.owed_now_cents, family.credit_cents) == (0, 6500)
+    assert family.summary == "You have a credit of $65.00."
+
+
+def test_a_family_payment_larger_than_what_was_asked_lands_in_full_with_the_excess_on_the_first_payer(
+    world: World,
+) -> None:
+    world.charge("K1", "50.00")
+    world.charge("K2", "25.00")
+    start = world.billing.start_payment(session("K1", "K2", holder="G1"), None, None)
+    world.deliver(succeeded("evt_more", start.payment_intent_id, 10000, world.gateway.intents[-1]["metadata"]))
+    assert (world.balance("K1"), world.balance("K2")) == (-2500, 0)
+    family = world.billing.overview(session("K1", "K2", holder="G1")).family
+    assert (family.owed_now_cents, family.credit_cents) == (0, 2500)
+
+
+def test_a_family_with_a_debt_on_one_member_and_a_credit_on_another_reads_both_in_words(world: World) -> None:
+    world.charge("K1", "10.00")
+    world.billing.post_line("P1", "K2", {"kind": "payment", "amount": "4.00"}, world.staff)
+    family = world.billing.overview(session("K1", "K2", holder="G1")).family
+    assert family.summary == "You owe $10.00 now. You have a credit of $4.00."
+
+
+class LockedGateway(FakeGateway):
+    """The fake gateway, safe to call from many threads (its ids come from a counter)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._guard = threading.Lock()
+
+    def refund(self, **kwargs: Any) -> Any:
+        with self._guard:
+            return super().refund(**kwargs)
+
+
+def test_six_refunds_of_30_dollars_at_once_on_a_65_dollar_payment_refund_two_and_the_ledger_matches_stripe(
+    world: World,
+) -> None:
+    gateway = LockedGateway(webhook_secret=SECRET)
+    world.billing.gateway = gateway
+    world.charge("PAT-A", "65.00")
+    world.deliver(succeeded("evt_r", "pi_r", 6500, {"practice_id": "P1", "alloc": '{"PAT-A":6500}'}))
+    gate = threading.Barrier(6)
+    outcomes: list[Any] = [None] * 6
+
+    def one(i: int) -> None:
+        gate.wait()
+        try:
+            outcomes[i] = world.billing.refund("P1", "pi_r", 3000, world.staff)
+        except ApiError as exc:
+            outcomes[i] = exc.code
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    at_stripe = sum(r["amount"] for r in gateway.refunds)
+    in_ledger = sum(x.amount_cents for x in world.store.lines_for("P1", "PAT-A") if x.kind == REFUND)
+    assert at_stripe == 6000
+    assert in_ledger == at_stripe
+    assert sorted(o for o in outcomes if isinstance(o, str)) == ["refund_exceeds_payment"] * 4
+
+
+def test_a_refund_stripe_refuses_gives_its_hold_back_so_the_next_one_can_be_made(world: World) -> None:
+    world.charge("PAT-A", "65.00")
+    world.deliver(succeeded("evt_h", "pi_h", 6500, {"practice_id": "P1", "alloc": '{"PAT-A":6500}'}))
+    world.gateway.fail_with = GatewayUnavailable("down")
+    with pytest.raises(ApiError):
+        world.billing.refund("P1", "pi_h", 6500, world.staff)
+    world.gateway.fail_with = None
+    assert world.billing.refund("P1", "pi_h", 6500, world.staff).refunded_cents == 6500
+
+
+def test_a_second_plan_on_a_balance_already_in_a_plan_is_422_plan_exceeds_balance(world: World) -> None:
+    world.charge("PAT-A", "48.50")
+    world.billing.create_plan("P1", "PAT-A", 2, date(2027, 4, 1), "month", None, world.staff)
+    with pytest.raises(ApiError) as refused:
+        world.billing.create_plan("P1", "PAT-A", 2, date(2027, 4, 1), "month", None, world.staff)
+    assert (refused.value.status, refused.value.code) == (422, "plan_exceeds_balance")
+    assert "$48.50 of the $48.50 owed is already in a payment plan" in refused.value.message
+
+
+def test_a_plan_for_part_of_the_balance_leaves_room_for_a_plan_of_exactly_the_rest(world: World) -> None:
+    world.charge("PAT-A", "48.50")
+    world.billing.create_plan("P1", "PAT-A", 2, date(2027, 4, 1), "month", 2000, world.staff)
+    world.billing.create_plan("P1", "PAT-A", 2, date(2027, 4, 1), "month", 2850, world.staff)
+    world.charge("PAT-A", "1.00")
+    with pytest.raises(ApiError) as refused:
+        world.billing.create_plan("P1", "PAT-A", 1, date(2027, 4, 1), "month", 101, world.staff)
+    assert refused.value.code == "plan_exceeds_balance"
+
+
+def test_two_plans_for_the_whole_balance_made_at_once_make_one(world: World) -> None:
+    world.charge("PAT-A", "48.50")
+    gate = threading.Barrier(4)
+    outcomes: list[Any] = [None] * 4
+
+    def one(i: int) -> None:
+        gate.wait()
+        try:
+            outcomes[i] = world.billing.create_plan("P1", "PAT-A", 2, date(2027, 4, 1), "month", None, world.staff).id
+        except ApiError as exc:
+            outcomes[i] = exc.code
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(o for o in outcomes if o in ("plan_exceeds_balance", "busy")) == ["plan_exceeds_balance"] * 3
+    assert len(world.store.plans_for("P1", "PAT-A")) == 1
+
+
+@pytest.mark.parametrize("posted_on", ["1800-01-01", "1999-12-31", "2099-01-01", "2028-03-11"])
+def test_a_ledger_line_dated_outside_2000_to_a_year_from_today_is_422_invalid_posted_on(
+    world: World, posted_on: str
+) -> None:
+    with pytest.raises(ApiError) as refused:
+        world.billing.post_line(
+            "P1", "PAT-A", {"kind": "charge", "amount": "5.00", "posted_on": posted_on}, world.staff
+        )
+    assert (refused.value.status, refused.value.code) == (422, "invalid_posted_on")
+    assert "from 2000-01-01 to 2028-03-10" in refused.value.message
+    assert world.store.lines_for("P1", "PAT-A") == []
+
+
+@pytest.mark.parametrize("posted_on", ["2000-01-01", "2028-03-10"])
+def test_the_first_and_last_posting_days_are_accepted_and_their_statements_open(world: World, posted_on: str) -> None:
+    world.billing.post_line("P1", "PAT-A", {"kind": "charge", "amount": "5.00", "posted_on": posted_on}, world.staff)
+    months = world.billing.overview(session("PAT-A")).months
+    assert months == [posted_on[:7]]
+    view = world.billing.patient_statement(session("PAT-A"), months[0])
+    assert view.statement.totals.charges_cents == 500
+
+
+def test_an_imported_line_dated_1800_is_named_by_its_row_and_nothing_is_imported(world: World) -> None:
+    raw = b"patient_id,date,kind,amount\nPAT-A,2027-03-01,charge,1.00\nPAT-A,1800-01-01,charge,2.00\n"
+    with pytest.raises(ApiError) as refused:
+        world.billing.import_lines("P1", raw, world.staff)
+    assert [r["row"] for r in refused.value.body()["error"]["rows"]] == [3]
+    assert world.store.lines_for("P1", "PAT-A") == []
+
+
+def test_a_pay_link_email_names_the_amount_it_asks_for_not_the_balance(world: World) -> None:
+    world.charge("PAT-A", "95.00")
+    world.billing.send_pay_link("P1", "PAT-A", "email", 1000, world.staff)
+    message = world.email.sent[-1]
+    assert "asks you to pay $10.00" in message.text
+    assert "balance" not in message.text.lower() and "balance" not in message.subject.lower()
+
+
+def test_a_second_tab_confirming_before_the_first_payments_webhook_is_in_is_refused(world: World) -> None:
+    world.charge("PAT-A", "65.00")
+    first, second = two_intents_for_the_balance(world)
+    world.billing.confirm_card(first.payment_intent_id, first.client_secret, "tok_visa")
+    with pytest.raises(ApiError) as refused:
+        world.billing.confirm_card(second.payment_intent_id, second.client_secret, "tok_visa")
+    assert refused.value.code == "amount_exceeds_balance"
+    assert "confirmed_with" not in intent_of(world, second.payment_intent_id)
+
+
+def test_a_declined_card_does_not_count_against_the_next_try(world: World) -> None:
+    world.charge("PAT-A", "65.00")
+    first, second = two_intents_for_the_balance(world)
+    world.gateway.fail_with = CardDeclined("Your card was declined.", "card_declined")
+    with pytest.raises(ApiError):
+        world.billing.confirm_card(first.payment_intent_id, first.client_secret, "tok_visa")
+    world.gateway.fail_with = None
+    assert world.billing.confirm_card(second.payment_intent_id, second.client_secret, "tok_visa").status == "succeeded"
+
+
+def test_a_confirmed_payment_whose_webhook_never_came_stops_counting_after_an_hour(world: World) -> None:
+    world.charge("PAT-A", "65.00")
+    first, second = two_intents_for_the_balance(world)
+    world.billing.confirm_card(first.payment_intent_id, first.client_secret, "tok_visa")
+    world.clock.at = NOW + timedelta(hours=1, seconds=1)
+    assert world.billing.confirm_card(second.payment_intent_id, second.client_secret, "tok_visa").status == "succeeded"
+
+
+def test_stripe_saying_a_payment_can_no_longer_be_confirmed_is_409_already_paid(world: World) -> None:
+    world.charge("PAT-A", "65.00")
+    start = world.billing.start_payment(session("PAT-A"), None, None)
+    world.gateway.fail_with = GatewayRejected("Bad request", "payment_intent_unexpected_state")
+    with pytest.raises(ApiError) as again:
+        world.billing.confirm_card(start.payment_intent_id, start.client_secret, "tok_visa")
+    assert (again.value.status, again.value.code) == (409, "already_paid")
+    assert "Bad request" not in again.value.message
+
+
+def test_a_10_dollar_pay_link_refuses_a_10_dollar_payment_while_a_5_dollar_one_is_on_its_way(world: World) -> None:
+    world.charge("PAT-A", "95.00")
+    token = token_of(world.billing.send_pay_link("P1", "PAT-A", "email", 1000, world.staff).url)
+    ok = world.billing.verify_link(token, "1990-04-02")
+    five = world.billing.pay_link(token, ok.session, 500)
+    ten = world.billing.pay_link(token, ok.session, 1000)
+    world.billing.confirm_card(five.payment_intent_id, five.client_secret, "tok_visa")
+    with pytest.raises(ApiError) as refused:
+        world.billing.confirm_card(ten.payment_intent_id, ten.client_secret, "tok_visa")
+    assert (refused.value.code, "this link asks for $5.00 now" in refused.value.message) == (
+        "amount_exceeds_balance",
+        True,
+    )
+    other = world.billing.pay_link(token, ok.session, 500)
+    assert world.billing.confirm_card(other.payment_intent_id, other.client_secret, "tok_visa").status == "succeeded"

@@ -139,3 +139,14 @@ def test_no_billing_module_uses_float() -> None:
             or (isinstance(node, ast.Constant) and isinstance(node.value, float))
         ]
         assert floats == [], f"{path.name} uses float at lines {floats}"
+
+
+@pytest.mark.parametrize("text", ["१०", "١٠", "１０", "$१०.००", "1٫00", "10.٠٠"])
+def test_digits_other_than_ascii_are_refused(text: str) -> None:
+    with pytest.raises(MoneyError):
+        parse_cents(text)
+
+
+@pytest.mark.parametrize(("text", "cents"), [("$10", 1000), ("$10.50", 1050), (" $1,234.00 ", 123400)])
+def test_a_leading_dollar_sign_is_accepted_because_people_type_it(text: str, cents: int) -> None:
+    assert parse_cents(text) == cents
