@@ -257,6 +257,7 @@ class FakeGateway:
     webhook_secret: str = "whsec_test_fake"  # noqa: S105 - a test value
     publishable_key: str = "pk_test_fake"
     fail_with: GatewayError | None = None
+    confirm_status: str = "succeeded"  # what confirming answers (requires_action: a 3-D Secure step is left)
     intents: list[dict[str, Any]] = field(default_factory=list)
     refunds: list[dict[str, Any]] = field(default_factory=list)
     _by_key: dict[str, Any] = field(default_factory=dict)
@@ -306,7 +307,7 @@ class FakeGateway:
         if intent is None or client_secret != f"{payment_intent_id}_secret_fake":
             raise IntentNotFound("no such payment", "not_found")
         intent["confirmed_with"] = card_token
-        return ConfirmedIntent(payment_intent_id, "succeeded", intent["amount"], dict(intent["metadata"]))
+        return ConfirmedIntent(payment_intent_id, self.confirm_status, intent["amount"], dict(intent["metadata"]))
 
     def verify_event(self, raw: bytes, signature: str | None) -> dict[str, Any]:
         """The same check Stripe's library makes: v1 HMAC over "<t>.<raw>", within 300 s of now."""

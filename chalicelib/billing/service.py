@@ -886,13 +886,10 @@ class Billing:
             if isinstance(exc, GatewayRejected) and exc.code == "payment_intent_unexpected_state":
                 raise _already_paid() from exc
             raise _gateway_error(exc) from exc
-        if checked is not None and done.status not in (
-            "succeeded",
-            "processing",
-            "requires_action",
-            "requires_capture",
-        ):
-            self.store.unmark_confirming(checked[0], checked[1])  # no money is on its way
+        if checked is not None and done.status not in ("succeeded", "processing", "requires_capture"):
+            # No money is on its way: declined, or 3-D Secure left to finish (abandoned, it must not block
+            # the patient's next try for an hour; finished after all, the extra shows as a credit).
+            self.store.unmark_confirming(checked[0], checked[1])
         practice_id = done.metadata.get("practice_id", "")
         if valid_id(practice_id) and self.practices.get(practice_id) is not None:
             patients = [p for p, _ in decode_allocation(done.metadata.get("alloc", ""))]

@@ -928,6 +928,17 @@ def test_a_declined_card_does_not_count_against_the_next_try(world: World) -> No
     assert world.billing.confirm_card(second.payment_intent_id, second.client_secret, "tok_visa").status == "succeeded"
 
 
+def test_a_card_left_at_its_3d_secure_step_does_not_block_the_next_try(world: World) -> None:
+    world.charge("PAT-A", "65.00")
+    first, second = two_intents_for_the_balance(world)
+    world.gateway.confirm_status = "requires_action"
+    assert world.billing.confirm_card(first.payment_intent_id, first.client_secret, "tok_visa").status == (
+        "requires_action"
+    )
+    world.gateway.confirm_status = "succeeded"
+    assert world.billing.confirm_card(second.payment_intent_id, second.client_secret, "tok_visa").status == "succeeded"
+
+
 def test_a_confirmed_payment_whose_webhook_never_came_stops_counting_after_an_hour(world: World) -> None:
     world.charge("PAT-A", "65.00")
     first, second = two_intents_for_the_balance(world)
