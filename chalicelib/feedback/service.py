@@ -44,7 +44,7 @@ from chalicelib.identity.model import RateRule
 from chalicelib.patients.model import Patient
 from chalicelib.platform import signed
 from chalicelib.platform.auth import PatientCaller
-from chalicelib.platform.errors import ApiError, Conflict, NotFound, TooManyRequests, Unprocessable
+from chalicelib.platform.errors import ApiError, Conflict, NotFound, RetryLater, Unprocessable
 from chalicelib.platform.observability import logger, metrics
 from chalicelib.practices.model import Practice
 from chalicelib.reminders.model import SMS, SURVEY_TOUCH, THANKS_TOUCH, InboxEntry, Touch, e164, normal_email
@@ -288,16 +288,8 @@ def check_referral(ports: FeedbackPorts, practice_id: str, code: str) -> dict[st
     return {"valid": True, "code": code, "practice": _practice_card(practice)}
 
 
-class RequestRateLimited(TooManyRequests):
-    """A 429 that says, in ``Retry-After``, how many seconds until its window ends."""
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message, code="rate_limited")
-        self.retry_after = retry_after
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+class RequestRateLimited(RetryLater):
+    """New-patient requests past one of their caps."""
 
 
 def _limit(ports: FeedbackPorts, practice_id: str, rule: RateRule, key: str, now: datetime) -> None:

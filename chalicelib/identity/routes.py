@@ -9,7 +9,7 @@ from chalice.app import Request
 
 from chalicelib.appointments.serialize import appointment_json
 from chalicelib.identity import service
-from chalicelib.identity.service import Member, RateLimited
+from chalicelib.identity.service import Member
 from chalicelib.platform.api import json_body, respond, route
 from chalicelib.platform.auth import bearer_token
 from chalicelib.platform.deps import deps
@@ -63,12 +63,10 @@ def _member(m: Member) -> dict[str, Any]:
 def request_code() -> Response:
     request = bp.current_request
     body = json_body(request)
-    try:
-        service.patient_sign_in(deps()).request_code(
-            _text(body, "practice_id", 64), _text(body, "contact", 254), _client(request)
-        )
-    except RateLimited as exc:
-        return respond(exc.body(), exc.status, {"Retry-After": str(exc.retry_after)})
+    # Past a cap: RateLimited, a 429 with Retry-After (the route helper answers it).
+    service.patient_sign_in(deps()).request_code(
+        _text(body, "practice_id", 64), _text(body, "contact", 254), _client(request)
+    )
     return respond({"status": "sent"}, 202)
 
 

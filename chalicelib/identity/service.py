@@ -63,7 +63,7 @@ from chalicelib.identity.model import (
 from chalicelib.patients.model import ContactLink, Patient
 from chalicelib.platform.auth import PatientCaller, StaffCaller
 from chalicelib.platform.clock import Clock
-from chalicelib.platform.errors import NotFound, TooManyRequests, Unauthorized, Unprocessable
+from chalicelib.platform.errors import NotFound, RetryLater, TooManyRequests, Unauthorized, Unprocessable
 from chalicelib.platform.observability import logger
 from chalicelib.practices.model import AppointmentType, Practice, Provider
 
@@ -127,10 +127,8 @@ class StaffVerifier(Protocol):
 # --- results ------------------------------------------------------------------------------------
 
 
-class RateLimited(TooManyRequests):
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message, code="rate_limited")
-        self.retry_after = retry_after
+class RateLimited(RetryLater):
+    """Sign-in code requests past a cap."""
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,18 @@ class TooManyRequests(ApiError):
     code = "rate_limited"
 
 
+class RetryLater(TooManyRequests):
+    """A 429 whose ``Retry-After`` says how many seconds until the caller's window ends."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, code="rate_limited")
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class ServiceBusy(ApiError):
     """Not the caller's fault: DynamoDB (or a provider) refused for capacity after the SDK's retries."""
 

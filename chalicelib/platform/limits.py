@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.identity.model import RateRule
-from chalicelib.platform.errors import TooManyRequests
+from chalicelib.platform.errors import RetryLater
 from chalicelib.platform.observability import logger, metrics
 
 if TYPE_CHECKING:
@@ -62,14 +62,8 @@ def bounded(note: str) -> SendLimit:
     return SendLimit(note=note)
 
 
-class SendRateLimited(TooManyRequests):
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message, code="rate_limited")
-        self.retry_after = retry_after
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
+class SendRateLimited(RetryLater):
+    """A route that sends, past one of its caps."""
 
 
 # The operation of the request being served, and whether its limit was spent (set by api.route).
