@@ -162,7 +162,7 @@ def _utc(at: datetime) -> str:
 
 
 def _money(cents: int) -> dict[str, Any]:
-    return {"value": Decimal(cents) / 100, "currency": CURRENCY}
+    return {"value": Decimal(cents).scaleb(-2), "currency": CURRENCY}  # exact, with its cents: 125.50, 10.00
 
 
 def _identifier(kind: str, value: str) -> list[dict[str, str]]:

@@ -202,12 +202,20 @@ def test_ledger_money_is_exact_and_each_kind_lands_in_a_resource_that_fits() -> 
     assert payments["L3"]["paymentIdentifier"]["value"] == "pi_test_1"
     (account,) = by_type(bundle, "Account")
     balance = {x["url"]: x["valueMoney"]["value"] for x in account["extension"][0]["extension"]}
+    # Charged 125.50, adjusted 10.00 off, insurance expected to pay 80.00: the patient's part was 35.50 and
+    # they paid 45.50, so 10.00 is theirs as a credit (the other side of owed now), not hidden in the estimate.
     assert balance == {
         "total": Decimal("70.00"),
         "pendingInsurance": Decimal("80.00"),
         "owedNow": Decimal("0.00"),
-        "credit": Decimal("0.00"),
+        "credit": Decimal("10.00"),
     }
+    assert [str(x["valueMoney"]["value"]) for x in account["extension"][0]["extension"]] == [
+        "70.00",
+        "80.00",
+        "0.00",
+        "10.00",
+    ]
     served = json.loads(fhir_json(data()))
     values = [e["resource"].get("priceOverride", {}).get("value") for e in served["entry"]]
     assert 125.5 in values  # JSON numbers; never rounded on the way
