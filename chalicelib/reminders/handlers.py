@@ -83,19 +83,12 @@ def subscribe(d: Deps) -> None:
 
 def plan_new_payment_plan(practice_id: str) -> None:
     """Plan a new payment plan's reminders at once rather than at the next daily pass, so an instalment
-    due within the lead days is not reminded a day late. Best effort: the plan is saved already, and the
-    daily pass (which looks a few days back) plans whatever this could not."""
+    due within the lead days is not reminded a day late (best effort: the plan is saved already)."""
     from chalicelib.platform.deps import deps
-    from chalicelib.reminders.instalments import plan_instalments
+    from chalicelib.reminders.service import plan_instalment_reminders
 
     ports = ports_for(deps())
-    try:
-        practice = ports.practices.get(practice_id)
-        if practice is not None:
-            plan_instalments(ports, practice, ports.store.policy(practice_id), ports.clock.now())
-    except Exception:
-        logger.exception("new payment plan's reminders left to the daily pass", extra={"practice_id": practice_id})
-        metrics.add_metric(name="InstalmentPlanFailed", unit="Count", value=1)
+    plan_instalment_reminders(ports, practice_id, ports.clock.now())
 
 
 @scheduled("reminders")

@@ -1047,7 +1047,7 @@ def run_daily_jobs(ports: Ports, practice: Practice, policy: Policy, now: dateti
         return ports.store.sweep_state(practice.id)  # another run claimed them
     if plan_due:
         plan_upcoming(ports, practice, policy, now, open_touches=new_policy)
-        _plan_instalments(ports, practice, policy, now, new_policy)
+        plan_instalment_reminders(ports, practice.id, now, practice=practice, policy=policy, policy_changed=new_policy)
     if recall_due:
         from chalicelib.recall.service import plan_practice, plan_recent_visits
 
@@ -1056,15 +1056,27 @@ def run_daily_jobs(ports: Ports, practice: Practice, policy: Policy, now: dateti
     return new
 
 
-def _plan_instalments(ports: Ports, practice: Practice, policy: Policy, now: datetime, policy_changed: bool) -> None:
-    """Payment-plan reminders (chalicelib/reminders/instalments.py). Billing failing must not stop the
-    sweep: logged (ids only), counted, and tomorrow's pass plans what is still unpaid."""
+def plan_instalment_reminders(
+    ports: Ports,
+    practice_id: str,
+    now: datetime,
+    *,
+    practice: Practice | None = None,
+    policy: Policy | None = None,
+    policy_changed: bool = False,
+) -> None:
+    """Payment-plan reminders (chalicelib/reminders/instalments.py), for the daily pass and for a plan just
+    made (practice and policy read here unless given). Best effort: billing or the table failing must not
+    stop the sweep nor undo a saved plan; logged (ids only), counted, and the next daily pass, which looks a
+    few days back, plans what is still unpaid."""
     from chalicelib.reminders.instalments import plan_instalments
 
     try:
-        plan_instalments(ports, practice, policy, now, policy_changed)
+        practice = practice or ports.practices.get(practice_id)
+        if practice is not None:
+            plan_instalments(ports, practice, policy or ports.store.policy(practice_id), now, policy_changed)
     except Exception:
-        logger.exception("instalment reminder planning failed", extra={"practice_id": practice.id})
+        logger.exception("instalment reminder planning failed", extra={"practice_id": practice_id})
         metrics.add_metric(name="InstalmentPlanFailed", unit="Count", value=1)
 
 
