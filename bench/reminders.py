@@ -177,25 +177,14 @@ def _floor(sms: int, email: int) -> float:
 
 
 def _reads(ports: Any, since: datetime) -> float:
-    """Seconds for the sweep's unavoidable reads of what is due (see ``reminder_reads_ratio_to_floor``)."""
-    from chalicelib.reminders.model import REMINDER
-    from chalicelib.reminders.service import CHUNK, _addresses_of
+    """Seconds for the sweep's unavoidable reads of what is due (see ``reminder_reads_ratio_to_floor``):
+    the due index, then the sweep's own re-read (``read_for_sending``) per chunk."""
+    from chalicelib.reminders.service import CHUNK, read_for_sending
 
     started = time.perf_counter()
     due = ports.store.due_touches(PRACTICE, since, SWEEP_AT)
-    day = "2027-04-18"
     for first in range(0, len(due), CHUNK):
-        part = due[first : first + CHUNK]
-        snap = ports.store.snapshot(
-            PRACTICE,
-            [t.subject_id for t in part],
-            [t.patient_id for t in part],
-            [(t.patient_id, day) for t in part if t.kind == REMINDER],
-            for_sending=True,
-        )
-        people = snap.patients
-        wanted = [a for t in part if t.patient_id in people for a in _addresses_of(people[t.patient_id], t)]
-        ports.store.addresses(PRACTICE, wanted)
+        read_for_sending(ports, PRACTICE, due[first : first + CHUNK], "2027-04-18")
     return time.perf_counter() - started
 
 

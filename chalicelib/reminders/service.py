@@ -520,6 +520,28 @@ def _tell_staff(ports: Ports, practice: Practice, t: Touch, now: datetime, text:
         metrics.add_metric(name="ReminderInboxWriteFailed", unit="Count", value=1)
 
 
+def read_for_sending(
+    ports: Ports, practice_id: str, touches: list[Touch], cap_day: str, snap: Snapshot | None = None
+) -> tuple[Snapshot, dict[str, AddressState]]:
+    """The sweep's re-read of claimed touches (unless ``snap`` holds it): appointments, patients, their
+    preferences, daily caps and recall records in BatchGets, then the opt-out state of their addresses."""
+    if snap is None:
+        snap = ports.store.snapshot(
+            practice_id,
+            [t.subject_id for t in touches if t.kind not in (RECALL_TOUCH, INSTALMENT_TOUCH)],
+            [t.patient_id for t in touches],
+            [(t.patient_id, cap_day) for t in touches if t.kind == REMINDER],
+            [t.patient_id for t in touches if t.kind == RECALL_TOUCH],
+            for_sending=True,
+        )
+    wanted: list[str] = []
+    for t in touches:
+        patient = snap.patients.get(t.patient_id)
+        if patient is not None:
+            wanted += _addresses_of(patient, t)
+    return snap, (ports.store.addresses(practice_id, wanted) if wanted else {})
+
+
 def deliver_claimed(
     ports: Ports, practice: Practice, policy: Policy, claimed: list[Touch], now: datetime, snap: Snapshot | None = None
 ) -> Counts:
@@ -535,21 +557,7 @@ def deliver_claimed(
     """
     counts = Counts()
     cap_day = local_day(now, practice.zone).isoformat()
-    if snap is None:
-        snap = ports.store.snapshot(
-            practice.id,
-            [t.subject_id for t in claimed if t.kind not in (RECALL_TOUCH, INSTALMENT_TOUCH)],
-            [t.patient_id for t in claimed],
-            [(t.patient_id, cap_day) for t in claimed if t.kind == REMINDER],
-            [t.patient_id for t in claimed if t.kind == RECALL_TOUCH],
-            for_sending=True,
-        )
-    wanted_addresses: list[str] = []
-    for t in claimed:
-        patient = snap.patients.get(t.patient_id)
-        if patient is not None:
-            wanted_addresses += _addresses_of(patient, t)
-    states = ports.store.addresses(practice.id, wanted_addresses) if wanted_addresses else {}
+    snap, states = read_for_sending(ports, practice.id, claimed, cap_day, snap)
     recall_check = _RecallCheck(ports, practice) if any(t.kind == RECALL_TOUCH for t in claimed) else None
 
     run = _Round(ports, practice, policy, now, snap, states, recall_check, cap_day)
