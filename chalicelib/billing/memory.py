@@ -27,7 +27,7 @@ class MemoryBillingStore:
         self.plan_revs: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
-    def put_started(self, practice_id: str, started: StartedIntent) -> None:
+    def put_started(self, practice_id: str, started: StartedIntent, at: datetime) -> None:
         self.started[started.payment_intent_id] = (practice_id, started)
 
     def started_intent(self, payment_intent_id: str) -> tuple[str, StartedIntent] | None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import JSONAttribute, NumberAttribute, UnicodeAttribute
@@ -441,7 +441,7 @@ class BillingStore:
         ReceiptItem(practice_pk(practice_id), f"RECEIPT#{payment_intent_id}").delete()
 
     # -- started PaymentIntents and refund holds --------------------------------------------------
-    def put_started(self, practice_id: str, started: StartedIntent) -> None:
+    def put_started(self, practice_id: str, started: StartedIntent, at: datetime) -> None:
         pi = started.payment_intent_id
         StartedIntentItem(
             practice_pk(practice_id),
@@ -454,7 +454,7 @@ class BillingStore:
             paylink_id=started.paylink_id,
             plan_id=started.plan_id,
             instalment=started.instalment,
-            expires_at=_epoch(datetime.now(UTC) + EVENT_KEEP),
+            expires_at=_epoch(at + EVENT_KEEP),
         ).save()
 
     def started_intent(self, payment_intent_id: str) -> tuple[str, StartedIntent] | None:
