@@ -16,7 +16,9 @@ def in_process_aws(**env: str) -> Iterator[None]:
     signing key unless set, ``env`` on top; the environment is put back exactly afterwards. moto rolls a
     failed transaction back from the items it names, since it would copy the whole table per transaction
     item, a cost DynamoDB does not have (the figures would measure moto, not our code); likewise a query does
-    not sort the whole table before it looks at one partition (both patches are the local stack's own)."""
+    not sort the whole table before it looks at one partition, and an item operation's answer is written as
+    the DynamoDB JSON it already is, not attribute by attribute through a shape walker (all three patches
+    are the local stack's own)."""
     names = {*_CLEARED, "AWS_DEFAULT_REGION", "TOKEN_SIGNING_KEY", *env}
     saved = {name: os.environ.get(name) for name in names}
     for name in _CLEARED:
@@ -28,10 +30,11 @@ def in_process_aws(**env: str) -> Iterator[None]:
         from moto import mock_aws
 
         from chalicelib.platform.aws import reset_clients
-        from local.atomic_dynamodb import item_rollback_transactions, unsorted_queries
+        from local.atomic_dynamodb import item_rollback_transactions, plain_json_item_answers, unsorted_queries
 
         item_rollback_transactions()
         unsorted_queries()
+        plain_json_item_answers()
         with mock_aws():
             reset_clients()
             try:

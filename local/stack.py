@@ -200,6 +200,7 @@ class LocalStack:
         atomic_dynamodb.install()  # the API, the tick and the web server write concurrently
         atomic_dynamodb.item_rollback_transactions()  # analytics roll-ups write many small transactions
         atomic_dynamodb.unsorted_queries()  # a query would sort the whole table first
+        atomic_dynamodb.plain_json_item_answers()  # items would be serialized attribute by attribute
 
         if self.options.quiet:
             logging.getLogger("werkzeug").setLevel(logging.ERROR)
