@@ -53,7 +53,7 @@ app.register_blueprint(analytics_bp)
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="tick")
 def tick(event: CloudWatchEvent) -> dict[str, Any]:
-    return jobs.run_all(deps().clock.now())
+    return jobs.run_all(deps().clock.now(), jobs.lambda_time_left(event.context))
 
 
 @app.on_sns_message(topic=reminders.INBOUND_SMS_TOPIC, name="inbound_sms")

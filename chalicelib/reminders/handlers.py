@@ -10,6 +10,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.appointments.events import AppointmentChanged
+from chalicelib.platform import jobs
 from chalicelib.platform.jobs import scheduled
 from chalicelib.platform.observability import logger, metrics
 from chalicelib.platform.settings import get_settings
@@ -68,6 +69,7 @@ def ports_for(d: Deps) -> Ports:
         patient_lister=d.extras.get("patient_lister") or store,
         hygiene_types=d.extras.setdefault("hygiene_types", {}),
         instalments=d.extras.get("instalments") or BillingInstalments(),
+        time_left=jobs.time_left,
     )
 
 

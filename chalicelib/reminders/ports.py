@@ -3,6 +3,7 @@ chalicelib/reminders/memory.py holds in-memory twins for the service tests."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -158,3 +159,4 @@ class Ports:
     instalments: InstalmentReader | None = None  # None: no instalment reminders are planned
     replanned: list[str] = field(default_factory=list)  # appointment ids re-planned by a sweep (tests read it)
     hygiene_types: dict[str, tuple[float, set[str]]] = field(default_factory=dict)  # practice -> (read at, ids)
+    time_left: Callable[[], float] = field(default=lambda: math.inf)  # seconds before the run is stopped

@@ -25,6 +25,9 @@ Invariants:
   ``SEND_GROUP`` touches) unknown, since nobody can tell which of them went out. Failed and unknown
   touches show in the reminder history, as "failed delivery" items in the staff inbox, and in the
   metrics (RemindersFailed, RemindersUnknown, ReminderSendErrors).
+- A run stops starting sends when its invocation has less than ``SWEEP_RESERVE`` left (``Ports.time_left``,
+  the Lambda countdown): the touches it claimed but did not try are given back pending, with no attempt
+  spent, and the watermark stays before them, so the next run sends them; a timeout never cuts a send.
 - A run that dies after claiming leaves leases that expire; the watermark stays pinned at the oldest
   touch it could not finish, so the next run decides again only what was never handed to a provider.
   While a provider throttles a channel, the rest of that channel's touches in the run wait for the
@@ -110,6 +113,10 @@ CHUNK = 100
 # next run. A larger group saves two writes per message per member but turns a kill into that many unknowns,
 # which are never resent, so patients would miss reminders; claims stay batched (100 a transaction) either way.
 SEND_GROUP = 1
+# The sweep starts no new send once its invocation has less than this left (the tick Lambda runs 55 s): the
+# rest is given back untried and the next minute's run goes on from it, so a timeout never kills a run in the
+# middle of a send (which would leave that message "unknown") and closing writes have time to finish.
+SWEEP_RESERVE = timedelta(seconds=10)
 PLAN_WINDOW = timedelta(days=62)  # the longest touch a policy may have (60 days) and a margin
 UNSUBSCRIBE_PURPOSE = "email.unsubscribe"
 UNSUBSCRIBE_LIFETIME = timedelta(days=400)
@@ -430,6 +437,7 @@ class Counts:
     failed: int = 0
     retimed: int = 0
     unknown: int = 0
+    deferred: int = 0  # due touches left for the next run because this one was running out of time
     refused: list[Touch] = field(default_factory=list)  # due touches someone else holds, or left for the next run
 
     def count(self, t: Touch) -> None:
@@ -450,6 +458,7 @@ class Counts:
         self.failed += other.failed
         self.retimed += other.retimed
         self.unknown += other.unknown
+        self.deferred += other.deferred
         self.refused += other.refused
 
 
@@ -643,7 +652,10 @@ class _Round:
                 latest[t.subject_id] = max(latest.get(t.subject_id, t.due), t.due)
         batch: list[Touch] = []
         for t in sorted(claimed, key=lambda x: x.due):
-            if t.kind == REMINDER and t.due < latest[t.subject_id]:
+            if _out_of_time(self.ports):
+                self.released.add(t.id)  # never handed to a provider: given back for the next run, no attempt spent
+                counts.deferred += 1
+            elif t.kind == REMINDER and t.due < latest[t.subject_id]:
                 _finish_skip(t, "superseded")  # a catch-up found a later touch of the same visit
             else:
                 self.process(t)
@@ -712,6 +724,11 @@ class _Round:
                 self.ports.store.finish(t, lease, self.practice.zone)
             except Exception:
                 logger.exception("reminder outcome not recorded", extra=self._ids(t))
+
+
+def _out_of_time(ports: Ports) -> bool:
+    """Whether the run should start nothing more (see ``SWEEP_RESERVE``)."""
+    return ports.time_left() < SWEEP_RESERVE.total_seconds()
 
 
 def _finish_skip(t: Touch, reason: str) -> None:
@@ -973,6 +990,10 @@ def sweep(ports: Ports, now: datetime) -> SweepReport:
     """Every practice, one after the other; one practice failing does not stop the others."""
     report = SweepReport()
     for practice_id in ports.practices.all_ids():
+        if _out_of_time(ports):
+            logger.warning("reminder sweep out of time; the next run goes on", extra={"practice_id": practice_id})
+            metrics.add_metric(name="ReminderSweepOutOfTime", unit="Count", value=1)
+            break
         try:
             due, counts = sweep_practice(ports, practice_id, now)
         except Exception:
@@ -989,6 +1010,7 @@ def sweep(ports: Ports, now: datetime) -> SweepReport:
         ("RemindersFailed", counts.failed),
         ("RemindersRetimed", counts.retimed),
         ("RemindersUnknown", counts.unknown),
+        ("RemindersDeferred", counts.deferred),
     ):
         if value:
             metrics.add_metric(name=name, unit="Count", value=value)
@@ -1009,6 +1031,10 @@ def sweep_practice(ports: Ports, practice_id: str, now: datetime) -> tuple[int, 
     counts = Counts()
     pinned: list[datetime] = []
     for start in range(0, len(due), CHUNK):
+        if _out_of_time(ports):  # what is left waits for the next run, from just before its oldest touch
+            pinned.append(due[start].due - timedelta(seconds=1))
+            counts.deferred += len(due) - start
+            break
         part = deliver(ports, practice, policy, due[start : start + CHUNK], now)
         counts.add(part)
         # Touches someone else holds (a concurrent run, or one that died): look at them again next time.
@@ -1029,6 +1055,7 @@ def sweep_practice(ports: Ports, practice_id: str, now: datetime) -> tuple[int, 
                 "failed": counts.failed,
                 "retimed": counts.retimed,
                 "unknown": counts.unknown,
+                "deferred": counts.deferred,
             },
         )
     return len(due), counts

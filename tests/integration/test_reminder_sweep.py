@@ -172,6 +172,19 @@ def test_c02_the_two_day_touch_goes_out_at_0930_est_not_48_hours_before(
     assert "Monday, March 15, 9:30 AM EDT" in text
 
 
+def test_in_lambda_the_tick_stops_before_its_timeout_and_the_next_tick_sends(
+    api: Client, app_deps: Deps, maple: Book, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    maple.book("A6", "PAT-A", utc("2027-04-20T14:00"))
+    # In Lambda the tick reads its context's countdown; chalice's test context has 3 s, under the reserve.
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "chairside-prod-tick")
+    tick(api, app_deps, utc("2027-04-18T14:00"))
+    assert calls.messages == 0
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME")  # outside Lambda there is no deadline
+    tick(api, app_deps, utc("2027-04-18T14:01"))
+    assert calls.counts == {"Publish": 1}
+
+
 # --- C03 ---------------------------------------------------------------------------------------------
 
 

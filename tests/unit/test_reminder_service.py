@@ -412,6 +412,56 @@ def test_while_the_provider_throttles_the_rest_of_that_channel_waits_without_spe
     assert sorted(m.to for m in texts.sent) == [f"+155555501{20 + n}" for n in range(5)]
 
 
+class Stopwatch(MemorySmsSender):
+    """Each text takes a second of the run's time; ``left`` is what the invocation has left."""
+
+    def __init__(self, left: float) -> None:
+        super().__init__()
+        self.left = left
+
+    def send(self, message: Sms) -> str:
+        self.left -= 1
+        return super().send(message)
+
+
+def test_a_sweep_running_out_of_time_gives_the_rest_back_untried_and_the_next_run_sends_each_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(service, "CHUNK", 25)  # several chunks: the run stops inside one and before others
+    p = _c03()
+    phones = [f"+155555501{20 + n}" for n in range(60)]
+    for n, phone in enumerate(phones):
+        p.patient(f"PAT-{n}", phone=phone)
+        p.book(f"A{n}", f"PAT-{n}", utc("2027-04-20T14:00") + timedelta(minutes=n))
+    texts = Stopwatch(left=service.SWEEP_RESERVE.total_seconds() + 29.5)  # time for 30 texts, then under the reserve
+    p.ports.sms = texts
+    p.ports.time_left = lambda: texts.left
+
+    first = p.sweep(utc("2027-04-18T15:05"))
+    assert len(texts.sent) == 30  # then less than the reserve was left: nothing more was started
+    assert (first.counts.sent, first.counts.deferred, first.counts.unknown) == (30, 30, 0)
+    left_over = [t for t in p.store.all_touches(p.id) if t.key == "2d" and t.status != "sent"]
+    assert len(left_over) == 30
+    assert {(t.status, t.attempts) for t in left_over} == {("pending", 0)}  # given back, no attempt spent
+
+    texts.left = float("inf")
+    later = p.sweep(utc("2027-04-18T15:06"))
+    assert later.counts.sent == 30
+    assert sorted(m.to for m in texts.sent) == sorted(phones)  # every patient once, nobody twice
+    assert "unknown" not in {t.status for t in p.store.all_touches(p.id)}
+
+
+def test_a_sweep_with_no_time_left_starts_nothing_and_the_next_run_sends_everything() -> None:
+    p = _one_due()
+    p.ports.time_left = lambda: service.SWEEP_RESERVE.total_seconds() - 1
+    report = p.sweep(utc("2027-04-18T14:00"))
+    assert p.texts.sent == []
+    assert report.practices == 0
+    p.ports.time_left = lambda: float("inf")
+    p.sweep(utc("2027-04-18T14:03"))
+    assert len(p.texts.sent) == 1
+
+
 class FailingCarrier(MemoryCarrier):
     def is_opted_out(self, number: str) -> bool:
         raise SendRefused("Throttling", throttled=True)
