@@ -13,6 +13,11 @@ Figures:
 - ``reminder_sweep_seconds``: wall time of the sweep;
 - ``reminder_sweep_ratio_to_floor``: the sweep's time over the time of the same number of bare SES v2
   ``SendEmail`` and SNS ``Publish`` calls (same mix, same moto, same run);
+- ``reminder_sweep_dynamodb_share``: the part of the sweep's time spent inside DynamoDB client calls (from
+  building the request to its parsed answer, botocore ``before-parameter-build`` to ``after-call``: botocore's
+  validation and serialization, then moto's emulation of DynamoDB);
+- ``reminder_sweep_ratio_to_floor_outside_dynamodb``: the rest of the sweep (deciding, rendering, signing
+  links, opt-out checks, the sends themselves, pynamodb's models) over the same floor;
 - ``reminder_reads_ratio_to_floor``: the same, for only the reads the sweep cannot do without (the due
   index, then per 100 touches the re-read of appointments, patients, preferences and daily caps, and the
   addresses' opt-out state), timed before the sweep on the same touches: a lower bound for the ratio
@@ -41,20 +46,33 @@ class _Calls:
 
     def __init__(self) -> None:
         self.counts: Counter[tuple[str, str]] = Counter()
+        self.seconds: dict[str, float] = {}  # wall time inside calls, per service (request to parsed answer)
+        self._started: dict[int, float] = {}
         self._original: Any = None
 
     def _hook(self, model: Any = None, **_: Any) -> None:
         self.counts[(model.service_model.service_name, model.name)] += 1
 
+    def _start(self, context: Any = None, **_: Any) -> None:
+        self._started[id(context)] = time.perf_counter()
+
+    def _done(self, model: Any = None, context: Any = None, **_: Any) -> None:
+        started = self._started.pop(id(context), None)
+        if started is not None:
+            service = model.service_model.service_name
+            self.seconds[service] = self.seconds.get(service, 0.0) + time.perf_counter() - started
+
     def install(self) -> None:
         import botocore.session
 
         original = botocore.session.Session.create_client
-        hook = self._hook
+        hook, start, done = self._hook, self._start, self._done
 
         def create_client(session: Any, *args: Any, **kwargs: Any) -> Any:
             made = original(session, *args, **kwargs)
             made.meta.events.register("before-call", hook, unique_id="chairside-bench-reminders")
+            made.meta.events.register("before-parameter-build", start, unique_id="chairside-bench-reminders-start")
+            made.meta.events.register("after-call", done, unique_id="chairside-bench-reminders-done")
             return made
 
         self._original = original
@@ -212,10 +230,11 @@ def run() -> Iterator[tuple[str, str]]:
             sms, email = _seed(TOUCHES)
             ports = ports_for(Deps(clock=FixedClock(SWEEP_AT)))
             reads = _reads(ports, VISIT_DAY - timedelta(days=2, minutes=1))
-            before = Counter(calls.counts)
+            before, ddb_before = Counter(calls.counts), calls.seconds.get("dynamodb", 0.0)
             started = time.perf_counter()
             due, counts = sweep_practice(ports, PRACTICE, SWEEP_AT)
             seconds = time.perf_counter() - started
+            ddb_seconds = calls.seconds.get("dynamodb", 0.0) - ddb_before
             during = calls.counts - before
             ddb = sum(n for (service, _), n in during.items() if service == "dynamodb")
             sent_sms = during[("sns", "Publish")]
@@ -234,4 +253,6 @@ def run() -> Iterator[tuple[str, str]]:
     yield "reminder_scans", str(scans)
     yield "reminder_sweep_seconds", f"{seconds:.1f}"
     yield "reminder_sweep_ratio_to_floor", f"{seconds / floor:.2f}"
+    yield "reminder_sweep_dynamodb_share", f"{ddb_seconds / seconds:.2f}"
+    yield "reminder_sweep_ratio_to_floor_outside_dynamodb", f"{(seconds - ddb_seconds) / floor:.2f}"
     yield "reminder_reads_ratio_to_floor", f"{reads / floor:.2f}"

@@ -43,6 +43,9 @@ def test_the_reminder_and_dashboard_benches_run_and_print_their_figures() -> Non
     for ratio in ("reminder_sweep_ratio_to_floor", "reminder_reads_ratio_to_floor"):
         assert float(figures[ratio]) > 0, ratio
     assert float(figures["reminder_reads_ratio_to_floor"]) < float(figures["reminder_sweep_ratio_to_floor"])
+    assert 0 < float(figures["reminder_sweep_dynamodb_share"]) < 1
+    outside = float(figures["reminder_sweep_ratio_to_floor_outside_dynamodb"])
+    assert 0 < outside < float(figures["reminder_sweep_ratio_to_floor"])
     assert figures["dashboard_scans"] == "0"
     assert figures["dashboard_counts_exact"] == "true"
     assert int(figures["dashboard_ddb_requests_12mo"]) <= 40
