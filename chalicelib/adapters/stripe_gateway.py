@@ -321,7 +321,7 @@ class FakeGateway:
             raise SignatureInvalid("bad signature")
         try:
             data = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise SignatureInvalid("not JSON") from exc
         if not isinstance(data, dict):
             raise SignatureInvalid("not an event")

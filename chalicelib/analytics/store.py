@@ -242,7 +242,7 @@ def decode_cursor(text: str, index_pk: str) -> dict[str, Any] | None:
     """The DynamoDB start key a cursor holds; None for a cursor that is not one of this index's."""
     try:
         raw = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, binascii.Error, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(raw, dict) or set(raw) != {"PK", "SK", "GSI1PK", "GSI1SK"}:
         return None

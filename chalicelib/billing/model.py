@@ -62,6 +62,11 @@ def parse_cents(value: object, *, allow_negative: bool = False, allow_zero: bool
         raise MoneyError("amounts look like 19.99")
     if not amount.is_finite():
         raise MoneyError("amounts look like 19.99")
+    # Exponents first: 1e999999999 would overflow the multiplication and 1e-999999999 round to zero in it.
+    if amount.copy_abs() > Decimal(MAX_CENTS).scaleb(-2):
+        raise MoneyError("the amount is too large")
+    if amount and amount.adjusted() < -2:
+        raise MoneyError("amounts are in whole cents (at most two decimals)", code="sub_cent_amount")
     cents = amount * 100
     if cents != cents.to_integral_value():
         raise MoneyError("amounts are in whole cents (at most two decimals)", code="sub_cent_amount")

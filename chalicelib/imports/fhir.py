@@ -94,7 +94,7 @@ def _loads(raw: bytes) -> dict[str, Any]:
         raise ImportFileError("empty_file", "the file is empty")
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         text = raw[:200].decode("utf-8", errors="replace")
         hint = "; CSV files use kind=patients_csv or kind=appointments_csv" if "," in text or "\t" in text else ""
         raise ImportFileError("not_json", f"the file is not JSON; a FHIR Bundle is a JSON object{hint}") from exc

@@ -123,7 +123,7 @@ def json_body(request: Request, max_bytes: int = MAX_JSON_BYTES) -> dict[str, An
         raise BadRequest("a JSON object body is required", code="body_required")
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         raise BadRequest("the body is not valid JSON", code="invalid_json") from exc
     if not isinstance(data, dict):
         raise BadRequest("the body must be a JSON object", code="invalid_json")

@@ -104,7 +104,7 @@ def sweep_job(now: datetime) -> None:
 def _parse(message: str) -> dict[str, Any] | None:
     try:
         body = json.loads(message)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return None
     return body if isinstance(body, dict) else None
 

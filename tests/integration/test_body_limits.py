@@ -64,3 +64,21 @@ def test_the_413_names_the_limit_in_words(api: Client, world: World) -> None:
     )
     assert answer.status_code == 413
     assert answer.json_body["error"]["message"] == "the request body is over the 64 KB limit"
+
+
+JSON_BODIES = [k for k in WITH_BODY if OPERATIONS[k].body_type == "application/json" and OPERATIONS[k].body is not None]
+TOO_DEEP = b'{"x": ' + b"[" * 5000 + b"]" * 5000 + b"}"  # 10 KB, under every cap; Python's parser gives up
+
+
+@pytest.mark.parametrize("key", JSON_BODIES, ids=lambda k: f"{k[0]} {k[1]}")
+def test_json_nested_too_deep_is_a_4xx_json_error_and_changes_nothing(
+    key: tuple[str, str], api: Client, world: World
+) -> None:
+    op = OPERATIONS[key]
+    before = _outbox_size()
+    answer = api.http.request(
+        op.method, _path(op, world.own_ids), headers=_headers(world, op.auth, op.body_type), body=TOO_DEEP
+    )
+    assert 400 <= answer.status_code < 500, (answer.status_code, answer.body[:300])
+    assert answer.json_body["error"]["code"] and answer.json_body["error"]["message"]
+    assert _outbox_size() == before

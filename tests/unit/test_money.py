@@ -60,6 +60,22 @@ def test_ten_point_zero_zero_five_is_a_sub_cent_amount() -> None:
     assert refused.value.code == "sub_cent_amount"
 
 
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        (Decimal("1e999999999"), "invalid_amount"),  # would overflow the multiplication by 100
+        (Decimal("-1e999999999"), "invalid_amount"),
+        (Decimal("1E-999999999"), "sub_cent_amount"),  # would round to zero in it, and read as "zero"
+        (Decimal("1000000.01"), "invalid_amount"),
+    ],
+)
+def test_json_numbers_with_extreme_exponents_are_refused_for_what_they_are(value: Decimal, code: str) -> None:
+    with pytest.raises(MoneyError) as refused:
+        parse_cents(value, allow_negative=True)
+    assert refused.value.code == code
+    assert "zero" not in str(refused.value)
+
+
 @pytest.mark.parametrize("value", [19.99, True, None, "abc", "", "1.2.3", "NaN", "Infinity", "--1", "1,00.00", [1]])
 def test_floats_and_anything_that_is_not_a_decimal_amount_are_refused(value: object) -> None:
     with pytest.raises(MoneyError):
