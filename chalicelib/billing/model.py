@@ -38,28 +38,32 @@ class MoneyError(ValueError):
         self.code = code
 
 
+def _decimal(value: object) -> Decimal:
+    """The exact number in an amount given as text, an int or a Decimal (JSON numbers read as Decimals)."""
+    if isinstance(value, bool | float):
+        raise MoneyError('send amounts as text, e.g. "19.99"')
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, Decimal):
+        return value
+    if not isinstance(value, str):
+        raise MoneyError("amounts look like 19.99")
+    text = value.strip()
+    match = _AMOUNT.match(text)
+    if not match or not (match["whole"] or match["frac"]):
+        raise MoneyError("amounts look like 19.99")
+    try:
+        return Decimal(text.replace("$", "").replace(",", ""))
+    except InvalidOperation as exc:  # pragma: no cover - the pattern admits only decimals
+        raise MoneyError("amounts look like 19.99") from exc
+
+
 def parse_cents(value: object, *, allow_negative: bool = False, allow_zero: bool = False) -> int:
     """Dollars ("19.99", "$1,234.50", 20, Decimal("8.2")) to integer cents; never through a float.
 
     Sub-cent amounts ("10.005") are refused rather than rounded: a payment system must not guess.
     """
-    if isinstance(value, bool | float):
-        raise MoneyError('send amounts as text, e.g. "19.99"')
-    if isinstance(value, int):
-        amount = Decimal(value)
-    elif isinstance(value, Decimal):
-        amount = value
-    elif isinstance(value, str):
-        text = value.strip()
-        match = _AMOUNT.match(text)
-        if not match or not (match["whole"] or match["frac"]):
-            raise MoneyError("amounts look like 19.99")
-        try:
-            amount = Decimal(text.replace("$", "").replace(",", ""))
-        except InvalidOperation as exc:  # pragma: no cover - the pattern admits only decimals
-            raise MoneyError("amounts look like 19.99") from exc
-    else:
-        raise MoneyError("amounts look like 19.99")
+    amount = _decimal(value)
     if not amount.is_finite():
         raise MoneyError("amounts look like 19.99")
     # Exponents first: 1e999999999 would overflow the multiplication and 1e-999999999 round to zero in it.

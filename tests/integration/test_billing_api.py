@@ -182,7 +182,9 @@ def test_c10_each_balance_becomes_a_card_payment_intent_for_its_exact_cents(
     assert form["metadata[practice_id]"] == ["P1"]
 
 
-@pytest.mark.parametrize("amount", ['"10.005"', '"0"', '"-1.00"', '"0.99"', '"20.00"', "10.005", "1e999999999", "1E-999999999"])
+@pytest.mark.parametrize(
+    "amount", ['"10.005"', '"0"', '"-1.00"', '"0.99"', '"20.00"', "10.005", "1e999999999", "1E-999999999"]
+)
 def test_a_chosen_amount_that_is_sub_cent_zero_negative_under_a_dollar_or_over_the_balance_is_422(
     world: BillingWorld, stripe_http: StripeHttp, amount: str
 ) -> None:
