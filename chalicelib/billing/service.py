@@ -159,6 +159,18 @@ class RowsRejected(Unprocessable):
         }
 
 
+# Why a pay link was not sent, in words staff can pass on (codes from reminders.contact.send_block_reason).
+BLOCKED_WORDS = {
+    "sms_opted_out": "this number texted STOP; the patient can text START to the practice to get texts again",
+    "sms_blocked_opted_out": "the carrier has this number opted out of texts",
+    "email_suppressed": "this email address bounced or reported our mail; ask the patient for another",
+    "email_unsubscribed": "the patient unsubscribed from billing emails",
+    "billing_texts_off": "the patient turned off billing texts; send it by email or change their preferences",
+    "billing_emails_off": "the patient turned off billing emails; send it by text or change their preferences",
+}
+SUPPRESSED = {"email_suppressed"}
+
+
 def _money(exc: MoneyError | LineError) -> Unprocessable:
     return Unprocessable(str(exc), code=exc.code)
 
@@ -385,8 +397,11 @@ class Billing:
         key: bytes,
         web_base_url: str,
         ledger_changed: Callable[[str, list[str]], None] | None = None,
+        blocked: Callable[[str, str, str, str], str] | None = None,
     ) -> None:
         self.store = store
+        # (practice, patient, channel, address) -> why a billing message must not go there ("" if it may)
+        self.blocked = blocked or (lambda practice_id, patient_id, channel, address: "")
         self.ledger_changed = ledger_changed or (lambda practice_id, patient_ids: None)  # analytics roll-ups
         self.patients = patients
         self.practices = practices
@@ -626,6 +641,9 @@ class Billing:
         to = self._address(practice_id, patient, channel)
         if not to:
             raise Unprocessable(f"there is no {channel} contact on file for this patient", code="no_contact")
+        reason = self.blocked(practice_id, patient.id, channel, to)
+        if reason:
+            raise Conflict(f"not sent: {BLOCKED_WORDS.get(reason, reason.replace('_', ' '))}", code=reason)
         link, url, days = self._new_link(practice, patient, requested, plan_id, instalment, channel)
         message = pay_link_message(patient.language, channel, practice.name, link.amount_cents, url, days)
         try:
@@ -1140,8 +1158,8 @@ class Billing:
             return
         patient = self.patients.get(practice.id, state.allocation[0][0])
         to = self._address(practice.id, patient, "email") if patient else ""
-        if not to or patient is None:
-            return
+        if not to or patient is None or self.blocked(practice.id, "", "email", to) in SUPPRESSED:
+            return  # a receipt is owed, not marketing: only a bounced or complained-about address stops it
         message = receipt_message(
             patient.language,
             practice.name,
@@ -1200,7 +1218,20 @@ def billing(d: Deps) -> Billing:
         key=token_signing_key(),
         web_base_url=get_settings().web_base_url,
         ledger_changed=ledger_changed,
+        blocked=_billing_blocks(d),
     )
+
+
+def _billing_blocks(d: Deps) -> Callable[[str, str, str, str], str]:
+    """Opt-outs, suppressions and billing channel choices, as the reminder engine keeps them."""
+
+    def blocked(practice_id: str, patient_id: str, channel: str, address: str) -> str:
+        from chalicelib.reminders.contact import send_block_reason
+        from chalicelib.reminders.handlers import ports_for
+
+        return send_block_reason(ports_for(d), practice_id, patient_id, channel, address, "billing")
+
+    return blocked
 
 
 def instalments_due_between(practice_id: str, start: date, end: date) -> list[DueInstalment]:

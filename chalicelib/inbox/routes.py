@@ -31,7 +31,10 @@ def inbox_ports(d: Deps) -> service.InboxPorts:
     reminders = ports_for(d)
 
     def blocked(practice_id: str, address: str) -> str:
-        return reminders.store.address(practice_id, address).blocked_reason("staff_reply")
+        from chalicelib.reminders.contact import send_block_reason
+
+        channel = "email" if "@" in address else "sms"
+        return send_block_reason(reminders, practice_id, "", channel, address, "staff_reply")
 
     return service.InboxPorts(InboxStore(), d.patients, d.sms, d.email, blocked, d.auditor, StoreConflict)
 

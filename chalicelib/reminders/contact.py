@@ -25,6 +25,20 @@ from chalicelib.reminders.service import UNSUBSCRIBE_PURPOSE, address_digest, co
 from chalicelib.reminders.templates import display_phone
 
 
+def send_block_reason(ports: Ports, practice_id: str, patient_id: str, channel: str, address: str, kind: str) -> str:
+    """Why a message of type ``kind`` must not go to ``address`` now ("" when it may): the number texted
+    STOP or the carrier has it opted out, the email bounced, complained or unsubscribed from ``kind``, or
+    the patient turned ``kind`` off on that channel. For one-off sends by staff (inbox replies, pay links);
+    the sweep decides the same things per touch. Addresses are matched as stored: E.164, lower-case email."""
+    normal = e164(address) if channel == SMS else normal_email(address)
+    reason = ports.store.address(practice_id, normal or address).blocked_reason(kind)
+    if reason:
+        return reason
+    if patient_id and kind in MESSAGE_TYPES and not ports.store.prefs(practice_id, patient_id).allows(kind, channel):
+        return f"{kind}_{'texts' if channel == SMS else 'emails'}_off"
+    return ""
+
+
 def _status(channel: str, state: Any) -> str:
     if channel == SMS:
         if state.sms_opt_out:

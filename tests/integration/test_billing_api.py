@@ -8,7 +8,7 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -295,6 +295,42 @@ def test_a_texted_pay_link_checks_the_birth_date_then_starts_a_payment(
     form = stripe_http.requests[-1][1]
     assert form["metadata[paylink_id]"] == [sent.json_body["link_id"]]
     assert world.api.http.get("/pay/not-a-token").status_code == 404
+
+
+def _block(kind: str) -> None:
+    from chalicelib.reminders.model import ContactPrefs
+    from chalicelib.reminders.store import ReminderStore
+
+    at = datetime(2027, 3, 1, tzinfo=UTC)
+    store = ReminderStore()
+    if kind == "stop":  # the number texted STOP: opt-outs are kept by E.164, the record keeps its own format
+        from chalicelib.patients.store import PatientStore
+
+        PatientStore().put("P1", factories.patient("PAT-A", phone="(555) 555-0120"))
+        store.set_sms_opt_out("P1", "+15555550120", True, "STOP", at)
+    elif kind == "bounce":
+        store.suppress_email("P1", "pat-a@example.test", "bounce", at)
+    else:
+        store.save_prefs("P1", "PAT-A", ContactPrefs(channels={"billing": {"sms": False}}), "PAT-A", at)
+
+
+@pytest.mark.parametrize(
+    ("kind", "channel", "code"),
+    [("stop", "sms", "sms_opted_out"), ("bounce", "email", "email_suppressed"), ("prefs", "sms", "billing_texts_off")],
+)
+def test_a_pay_link_is_never_sent_where_the_patient_opted_out_bounced_or_turned_billing_off(
+    world: BillingWorld, kind: str, channel: str, code: str
+) -> None:
+    world.charge("PAT-A", "80.00")
+    _block(kind)
+    refused = world.post("/practices/P1/patients/PAT-A/pay-links", {"channel": channel}, world.staff_headers)
+    assert refused.status_code == 409, refused.body
+    assert refused.json_body["error"]["code"] == code
+    assert refused.json_body["error"]["message"].startswith("not sent: ")
+    assert world.sms.sent == [] and world.email.sent == []
+    other = "email" if channel == "sms" else "sms"
+    other_way = world.post("/practices/P1/patients/PAT-A/pay-links", {"channel": other}, world.staff_headers)
+    assert other_way.status_code == 201, other_way.body
 
 
 def _sent_link(world: BillingWorld, patient_id: str = "PAT-A") -> str:

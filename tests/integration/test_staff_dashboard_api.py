@@ -185,6 +185,24 @@ def test_a_reply_to_an_opted_out_number_is_refused_and_nothing_is_sent(
     assert email.json_body["replies"][0]["to"] == "pat-a@example.test"
 
 
+def test_a_text_reply_to_a_patient_whose_number_texted_stop_is_refused_whatever_format_the_record_keeps(
+    api: Client, staff: StaffTokens, app_deps: Deps
+) -> None:
+    _seed()
+    PatientStore().put("P1", factories.patient("PAT-B", phone="(555) 555-0124", email="pat.b@example.test"))
+    ReminderStore().set_sms_opt_out("P1", "+15555550124", True, "STOP", AT)
+    item = new_item("email_reply", AT, "Can I move my visit?", ("PAT-B",), "pat.b@example.test")
+    InboxStore().add("P1", item)
+    response = api.http.post(
+        f"/practices/P1/inbox/{item.ref}/reply",
+        headers={**staff.headers("P1", "front_desk"), "Content-Type": "application/json"},
+        body=b'{"channel": "sms", "text": "Yes, call us."}',
+    )
+    assert response.status_code == 409, response.body
+    assert response.json_body["error"]["code"] == "sms_opted_out"
+    assert _texts("+15555550124") == []
+
+
 def test_inbox_items_of_one_practice_are_not_found_by_anothers_staff_and_clinical_staff_cannot_work_it(
     api: Client, staff: StaffTokens, app_deps: Deps
 ) -> None:
