@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import json
 import logging
 import os
@@ -258,6 +259,8 @@ class LocalStack:
     def _start_api(self) -> None:
         from chalice.cli.factory import CLIFactory
 
+        from local.gateway import GatewayResponsesHandler
+
         factory = CLIFactory(project_dir=str(ROOT))
         config = factory.create_config_obj(chalice_stage_name="local")
         app_obj = factory.load_chalice_app(environment_variables=config.environment_variables)
@@ -266,6 +269,10 @@ class LocalStack:
 
             ChaliceRequestHandler.log_message = _silent
         server = factory.create_local_server(app_obj, config, HOST, self.ports["api"])
+        # The deployed stack's gateway responses (infra/resources.yaml): an unknown route is a JSON 404.
+        server.server.RequestHandlerClass = functools.partial(
+            GatewayResponsesHandler, app_object=app_obj, config=config
+        )
         server.server.socket.listen(LISTEN_BACKLOG)
         _quiet_disconnects(server.server)
         self._spawn("api", server.server.serve_forever)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import urllib.error
 import urllib.request
 from typing import Any
@@ -39,3 +40,18 @@ def test_patient_data_and_errors_from_the_api_are_never_stored(
         status, headers = _headers(f"{stack.api_url}{path}", token if expected == 200 else None)
         assert status == expected, path
         assert headers["Cache-Control"] == "no-store", path
+
+
+def test_an_unknown_route_is_a_json_404_that_echoes_no_token(stack: RunningStack) -> None:
+    for path, token in (("/no-such-route", None), ("/patient/../nope", "maple.secret-session-token")):
+        request = urllib.request.Request(f"{stack.api_url}{path}")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            urllib.request.urlopen(request, timeout=30)
+            raise AssertionError(f"{path} answered 2xx")
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, exc.read().decode()
+        assert status == 404, (path, status, body)
+        assert json.loads(body) == {"error": {"code": "not_found", "message": "there is no such route"}}
+        assert "secret-session-token" not in body

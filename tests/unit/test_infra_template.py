@@ -121,3 +121,19 @@ def test_no_secret_value_sits_in_the_template_or_the_chalice_config() -> None:
     assert not {"TOKEN_SIGNING_KEY", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"} & set(prod)
     env = RESOURCES["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert {"TOKEN_SIGNING_KEY_PARAM", "STRIPE_SECRET_KEY_PARAM", "STRIPE_WEBHOOK_SECRET_PARAM"} <= set(env)
+
+
+def test_api_gateways_own_answers_use_the_error_shape_and_echo_nothing_the_caller_sent() -> None:
+    from local.gateway import GATEWAY_RESPONSES
+
+    declared = {}
+    for resource in _of_type("AWS::ApiGateway::GatewayResponse").values():
+        props = resource["Properties"]
+        assert props["RestApiId"] == {"Ref": "RestAPI"}
+        template = props["ResponseTemplates"]["application/json"]
+        assert "$" not in template  # no $context.error.messageString, no request values
+        error = json.loads(template)["error"]
+        status = int(props["StatusCode"]) if "StatusCode" in props else None
+        declared[props["ResponseType"]] = (status, error["code"], error["message"])
+    assert declared == GATEWAY_RESPONSES  # the local API answers the same (local/gateway.py)
+    assert declared["MISSING_AUTHENTICATION_TOKEN"][:2] == (404, "not_found")
