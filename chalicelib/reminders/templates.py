@@ -151,6 +151,11 @@ _CONFIRM_LINE = {
     "en": ("Reply C to confirm.", "You're confirmed."),
     "es": ("Responda C para confirmar.", "Su cita está confirmada."),
 }
+# An email reply reaches nobody who reads "C": emails ask for the confirm link instead.
+_CONFIRM_LINE_EMAIL = {
+    "en": "Please confirm with the link below.",
+    "es": "Por favor, confirme con el enlace de abajo.",
+}
 
 DEFAULTS: dict[str, str] = {
     # reminders
@@ -468,6 +473,8 @@ def render(facts: MessageFacts, channel: str, overrides: Mapping[str, str] | Non
     lang = facts.language if facts.language in LANGUAGES else "en"
     chosen = overrides or {}
     values = _values(facts)
+    if channel != SMS and not facts.confirmed:
+        values["confirm_line"] = _CONFIRM_LINE_EMAIL[lang]
     if channel == SMS:
         if facts.sms_reschedule_url:
             values["reschedule_url"] = facts.sms_reschedule_url

@@ -91,6 +91,19 @@ def test_an_email_ends_with_the_practice_address_and_an_unsubscribe_link() -> No
     assert '<a href="https://api.example.test/public/unsubscribe/' in email.html
 
 
+@pytest.mark.parametrize("kind", KIND_TEMPLATES)
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_only_texts_ask_for_a_reply_of_c_and_emails_point_to_the_confirm_link(kind: str, language: str) -> None:
+    facts = sample_facts(kind, language)
+    email = render(facts, "email")
+    for words in ("Reply C", "Responda C"):
+        assert words not in email.text and words not in email.html
+    if "{confirm_line}" in DEFAULTS[f"{kind}.sms.{language}"]:
+        reply_c = "Reply C to confirm." if language == "en" else "Responda C para confirmar."
+        assert reply_c in render(facts, "sms").text
+        assert ("confirm with the link" if language == "en" else "confirme con el enlace") in email.text
+
+
 def test_a_confirmed_patient_is_not_asked_to_confirm() -> None:
     facts = sample_facts("reminder", "en", confirmed=True)
     assert "Reply C" not in render(facts, "sms").text
