@@ -38,7 +38,14 @@ def seed_demo_balances(demo: Any) -> None:
     guardian's two children owe $95.00 and $48.50. Line and plan ids are fixed, so loading twice writes
     the same lines again and keeps the plan.
     """
-    from chalicelib.billing.model import CHARGE, INSURANCE_ESTIMATE, SOURCE_IMPORT, LedgerLine, make_plan
+    from chalicelib.billing.model import (
+        CHARGE,
+        INSURANCE_ESTIMATE,
+        SOURCE_IMPORT,
+        LedgerLine,
+        charged_cents,
+        make_plan,
+    )
     from chalicelib.billing.store import BillingStore
 
     day = demo.anchor - timedelta(days=3)
@@ -76,7 +83,8 @@ def seed_demo_balances(demo: Any) -> None:
             store.claim_invoice(demo.practice_id, x.invoice_id, x.patient_id)
     if adult and store.plan(demo.practice_id, DEMO_PLAN_ID) is None:
         first_due = demo.anchor + timedelta(days=2)
-        plan = make_plan(DEMO_PLAN_ID, adult[0], 6500, 2, first_due, "month", demo.anchor, "demo-loader")
+        charged = charged_cents(x for x in lines if x.patient_id == adult[0])
+        plan = make_plan(DEMO_PLAN_ID, adult[0], 6500, 2, first_due, "month", demo.anchor, "demo-loader", charged)
         store.put_plan(demo.practice_id, plan)
 
 

@@ -256,19 +256,46 @@ def invoice_balance(lines: Iterable[LedgerLine], invoice_id: str) -> int:
 # --- paying -----------------------------------------------------------------------------------
 
 
-def payable_amount(requested: int | None, owed_now: int) -> int:
-    """The amount to charge: the whole balance, or a chosen amount of at least $1 and at most the balance."""
-    if owed_now <= 0:
+# What limits an amount: the balance owed now, what a pay link asks for, or a plan instalment's due amount.
+LIMIT_BALANCE = "balance"
+LIMIT_LINK = "link"
+LIMIT_INSTALMENT = "instalment"
+_OVER = {
+    LIMIT_BALANCE: ("the {amount} owed now", "amount_over_balance"),
+    LIMIT_LINK: ("the {amount} this link asks for", "amount_over_link"),
+    LIMIT_INSTALMENT: ("the {amount} this instalment asks for", "amount_over_instalment"),
+}
+
+
+def payable_amount(requested: int | None, owed_now: int, asked: int | None = None, asked_for: str = LIMIT_LINK) -> int:
+    """The amount to charge, by the one rule for every way of paying (the patient page, pay links, plan links).
+
+    The whole of what may be paid (what is owed now or, when ``asked`` is given, what a pay link or a plan
+    instalment asks for, never more than what is owed now) may always be paid, even under $1; a chosen part of
+    it is at least $1 and at most the whole. Stripe's $0.50 card minimum applies to all of them. ``asked_for``
+    names what ``asked`` is (``LIMIT_LINK`` or ``LIMIT_INSTALMENT``), for the answer when an amount is too large.
+    """
+    limit, limited_by = owed_now, LIMIT_BALANCE
+    if asked is not None and asked < owed_now:
+        limit, limited_by = asked, asked_for if asked_for in _OVER else LIMIT_LINK
+    if limit <= 0:
         raise MoneyError("there is nothing to pay", code="nothing_owed")
-    amount = owed_now if requested is None else requested
+    amount = limit if requested is None else requested
     if amount <= 0:
         raise MoneyError("the amount must be positive")
-    if amount > owed_now:
-        raise MoneyError(f"the amount is more than the {display_cents(owed_now)} owed", code="amount_over_balance")
-    if amount < MIN_CHOSEN_CENTS and amount != owed_now:
-        raise MoneyError("a part payment is at least $1.00", code="amount_too_small")
+    if amount > limit:
+        words, code = _OVER[limited_by]
+        raise MoneyError(f"the amount is more than {words.format(amount=display_cents(limit))}", code=code)
+    if amount < MIN_CHOSEN_CENTS and amount != limit:
+        raise MoneyError(
+            f"a part payment is at least {display_cents(MIN_CHOSEN_CENTS)} (or pay the whole {display_cents(limit)})",
+            code="amount_too_small",
+        )
     if amount < MIN_CARD_CENTS:
-        raise MoneyError("card payments start at $0.50; please pay this at the front desk", code="amount_too_small")
+        raise MoneyError(
+            f"card payments start at {display_cents(MIN_CARD_CENTS)}; please pay this at the front desk",
+            code="below_card_minimum",
+        )
     return amount
 
 
@@ -347,12 +374,23 @@ EVERY = ("week", "2weeks", "month")
 
 
 def split_instalments(total: int, count: int) -> list[int]:
-    """Equal instalments in cents; the last takes the remainder (10000 / 3 -> 3333, 3333, 3334)."""
+    """Equal instalments in cents; the last takes the remainder (10000 / 3 -> 3333, 3333, 3334).
+
+    Each instalment is at least $1.00, the smallest part payment, so every one can be paid by its own link;
+    a plan of one instalment is the whole amount, which ``payable_amount`` has judged already."""
     if not 1 <= count <= MAX_INSTALMENTS:
         raise MoneyError(f"a plan has 1 to {MAX_INSTALMENTS} instalments", code="invalid_instalments")
-    if total < count:
-        raise MoneyError("each instalment must be at least one cent", code="invalid_instalments")
+    if total <= 0:
+        raise MoneyError("a plan is for more than nothing", code="invalid_amount")
     base = total // count
+    if count > 1 and base < MIN_CHOSEN_CENTS:
+        most = total // MIN_CHOSEN_CENTS
+        fewer = f"; make it {most} instalments or fewer" if most > 1 else "; ask for it in one payment"
+        raise MoneyError(
+            f"each instalment must be at least {display_cents(MIN_CHOSEN_CENTS)}: {display_cents(total)} in "
+            f"{count} instalments is {display_cents(base)} each{fewer}",
+            code="instalment_too_small",
+        )
     return [base] * (count - 1) + [total - base * (count - 1)]
 
 
@@ -378,11 +416,12 @@ class Instalment:
     number: int  # 1-based
     due_on: date
     amount_cents: int
-    paid_cents: int = 0
+    paid_cents: int = 0  # paid through the plan's own links, as the webhook applied it
+    covered_cents: int = 0  # paid some other way; worked out when the plan is read (``cap_plans``), never stored
 
     @property
     def due_cents(self) -> int:
-        return max(0, self.amount_cents - self.paid_cents)
+        return max(0, self.amount_cents - self.paid_cents - self.covered_cents)
 
     @property
     def is_paid(self) -> bool:
@@ -398,17 +437,39 @@ class Plan:
     instalments: tuple[Instalment, ...]
     created_on: date
     created_by: str = ""
+    # ``charged_cents`` of the patient's ledger when the plan was made (None for plans made before it was kept)
+    charged_at_start_cents: int | None = None
 
     @property
     def paid_cents(self) -> int:
         return sum(min(i.paid_cents, i.amount_cents) for i in self.instalments)
 
+    @property
+    def due_cents(self) -> int:
+        """What the plan's instalments still ask for, all together."""
+        return sum(i.due_cents for i in self.instalments)
+
 
 def make_plan(
-    plan_id: str, patient_id: str, total: int, count: int, first_due: date, every: str, today: date, by: str = ""
+    plan_id: str,
+    patient_id: str,
+    total: int,
+    count: int,
+    first_due: date,
+    every: str,
+    today: date,
+    by: str = "",
+    charged_at_start: int | None = None,
 ) -> Plan:
+    """``charged_at_start``: ``charged_cents`` of the ledger the plan's total was judged against."""
     if first_due < today:
         raise MoneyError("the first instalment cannot be due in the past", code="invalid_due_date")
+    last_first = a_year_after(today)
+    if first_due > last_first:
+        raise MoneyError(
+            f"the first instalment is due at most a year from today (by {last_first.isoformat()})",
+            code="invalid_due_date",
+        )
     amounts = split_instalments(total, count)
     dates = instalment_dates(first_due, count, every)
     return Plan(
@@ -419,7 +480,78 @@ def make_plan(
         instalments=tuple(Instalment(n + 1, d, a) for n, (d, a) in enumerate(zip(dates, amounts, strict=True))),
         created_on=today,
         created_by=by,
+        charged_at_start_cents=charged_at_start,
     )
+
+
+def charged_cents(lines: Iterable[LedgerLine]) -> int:
+    """Everything ever charged to the patient's own share on a ledger: charges and positive adjustments, less
+    insurance estimates (what insurance was expected to pay of them). It grows only with new debt: payments,
+    discounts, refunds (money given back for an old charge) and insurance payments leave it as it was."""
+    total = 0
+    for x in lines:
+        if x.kind == CHARGE or (x.kind == ADJUSTMENT and x.amount_cents > 0):
+            total += x.amount_cents
+        elif x.kind == INSURANCE_ESTIMATE:
+            total -= x.amount_cents
+    return total
+
+
+def cap_plans(plans: Sequence[Plan], owed_now: int, charged_now: int | None = None) -> list[Plan]:
+    """A patient's plans as they stand against the ledger: open instalments never ask for more than the patient
+    owes now of the debt the plans were made from.
+
+    Money paid outside the plans' links (the patient page's "Pay now", the desk, insurance, a discount) lowers
+    what is owed now; whatever the open instalments ask for beyond it is taken off the latest-due instalments
+    first, as ``covered_cents`` (so a balance paid off leaves every instalment settled, and one partly paid
+    shrinks the last instalments first). Payments pay the oldest debt first: what was charged after a plan was
+    made (``charged_now`` less the plan's ``charged_at_start_cents``, both ``charged_cents``) is owed outside it,
+    so a new visit does not make a settled plan ask again; a refund does (the money that settled it went back).
+    The split is worked out from totals, so a few corners are approximate (the shortfall of a claim made after
+    the plan counts as old debt; a positive adjustment counts as new debt); either way a plan never asks for
+    more than is owed now. A plan made before plans kept ``charged_at_start_cents`` is capped by what is owed
+    now alone. Pure and never stored: the plans are read this way wherever they are used.
+    """
+
+    def room(plan: Plan) -> int:
+        start = plan.charged_at_start_cents
+        new_debt = 0 if start is None or charged_now is None else max(0, charged_now - start)
+        return max(0, owed_now - new_debt)
+
+    due = {(p.id, i.number): i.due_cents for p in plans for i in p.instalments}
+    covered: dict[tuple[str, int], int] = {}
+    # The plans older than a given plan are carved from debt at least as old: each room bounds its own plan and
+    # every plan with a smaller room, tightest first; taking off more only loosens the bounds already met.
+    for limit in sorted({room(p) for p in plans}):
+        group = [p for p in plans if room(p) <= limit]
+        excess = sum(due[(p.id, i.number)] for p in group for i in p.instalments) - limit
+        latest_first = sorted(
+            ((i.due_on, p.created_on, p.id, i.number) for p in group for i in p.instalments if due[(p.id, i.number)]),
+            reverse=True,
+        )
+        for _, _, plan_id, number in latest_first:
+            if excess <= 0:
+                break
+            take = min(excess, due[(plan_id, number)])
+            due[(plan_id, number)] -= take
+            covered[(plan_id, number)] = covered.get((plan_id, number), 0) + take
+            excess -= take
+    if not covered:
+        return list(plans)
+    return [
+        replace(
+            p,
+            instalments=tuple(
+                replace(i, covered_cents=i.covered_cents + covered.get((p.id, i.number), 0)) for i in p.instalments
+            ),
+        )
+        for p in plans
+    ]
+
+
+def plans_against(plans: Sequence[Plan], lines: Sequence[LedgerLine]) -> list[Plan]:
+    """``cap_plans`` against a patient's ledger lines."""
+    return cap_plans(plans, balance_of(lines).owed_now_cents, charged_cents(lines))
 
 
 # --- statements -------------------------------------------------------------------------------
@@ -430,14 +562,18 @@ LAST_YEAR = 2100
 FIRST_POSTING_DAY = date(FIRST_YEAR, 1, 1)
 
 
+def a_year_after(day: date) -> date:
+    """The same date a year later (Feb 29 -> Feb 28)."""
+    try:
+        return day.replace(year=day.year + 1)
+    except ValueError:
+        return day.replace(year=day.year + 1, day=28)
+
+
 def posting_range(today: date) -> tuple[date, date]:
     """The dates a ledger line may be posted on: from 2000-01-01 to one year after today (and never past
     the last statement year), so every month a line lands in is a month whose statement opens."""
-    try:
-        last = today.replace(year=today.year + 1)
-    except ValueError:  # Feb 29 -> Feb 28
-        last = today.replace(year=today.year + 1, day=28)
-    return FIRST_POSTING_DAY, min(last, date(LAST_YEAR, 12, 31))
+    return FIRST_POSTING_DAY, min(a_year_after(today), date(LAST_YEAR, 12, 31))
 
 
 def postable_on(day: date, today: date) -> bool:

@@ -96,6 +96,7 @@ def _plan(p: Plan) -> dict[str, Any]:
         "patient_id": p.patient_id,
         "total_cents": p.total_cents,
         "paid_cents": p.paid_cents,
+        "due_cents": p.due_cents,
         "every": p.every,
         "created_on": p.created_on.isoformat(),
         "instalments": [
@@ -104,6 +105,7 @@ def _plan(p: Plan) -> dict[str, Any]:
                 "due_on": i.due_on.isoformat(),
                 "amount_cents": i.amount_cents,
                 "paid_cents": i.paid_cents,
+                "covered_cents": i.covered_cents,  # paid outside the plan's links (see cap_plans)
                 "due_cents": i.due_cents,
                 "paid": i.is_paid,
             }

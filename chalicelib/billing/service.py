@@ -39,6 +39,8 @@ from chalicelib.billing.csv_lines import CsvFileError, RowError, parse_ledger_cs
 from chalicelib.billing.model import (
     ADJUSTMENT,
     CURRENCY,
+    LIMIT_INSTALMENT,
+    LIMIT_LINK,
     LINK_OPEN,
     LINK_PAID,
     SOURCE_STAFF,
@@ -46,6 +48,7 @@ from chalicelib.billing.model import (
     Applied,
     Balance,
     DueInstalment,
+    Instalment,
     IntentState,
     LedgerLine,
     LineError,
@@ -60,6 +63,7 @@ from chalicelib.billing.model import (
     apply_observation,
     balance_of,
     build_statement,
+    charged_cents,
     check_line,
     decode_allocation,
     display_cents,
@@ -75,6 +79,7 @@ from chalicelib.billing.model import (
     parse_month,
     pay_link_message,
     payable_amount,
+    plans_against,
     postable_on,
     posting_range,
     receipt_message,
@@ -665,11 +670,12 @@ class Billing:
                 "a pay link asks for the patient's date of birth; add it to the patient first",
                 code="birth_date_required",
             )
-        owed = self._account(practice.id, patient).balance.owed_now_cents
+        account = self._account(practice.id, patient)
+        owed = account.balance.owed_now_cents
         try:
             if plan_id:
-                due = self._instalment_due(practice.id, patient.id, plan_id, instalment)
-                amount = payable_amount(min(due, owed), owed)
+                due = self._instalment_due(practice.id, patient.id, plan_id, instalment, account.lines)
+                amount = payable_amount(None, owed, due, LIMIT_INSTALMENT)
             else:
                 amount = payable_amount(requested, owed)
         except MoneyError as exc:
@@ -691,9 +697,11 @@ class Billing:
         token = signed.sign(self.key, PAY_PURPOSE, {"p": practice.id, "l": link.id}, int(expires.timestamp()))
         return link, f"{self.web_base_url}{PAY_PAGE_PATH}#{token}", days
 
-    def _instalment_due(self, practice_id: str, patient_id: str, plan_id: str, number: int) -> int:
-        plan = self.store.plan(practice_id, plan_id) if valid_id(plan_id) else None
-        if plan is None or plan.patient_id != patient_id:
+    def _instalment_due(
+        self, practice_id: str, patient_id: str, plan_id: str, number: int, lines: Sequence[LedgerLine]
+    ) -> int:
+        plan = self._plan(practice_id, patient_id, plan_id, lines)
+        if plan is None:
             raise NotFound("no such payment plan")
         inst = next((i for i in plan.instalments if i.number == number), None)
         if inst is None:
@@ -726,12 +734,21 @@ class Billing:
             # Read the patient's plan revision first: a plan made after this read moves it, and then the
             # conditional write below fails and the check runs again on what is there now.
             rev = self.store.plan_rev(practice_id, patient.id)
-            owed = self._account(practice_id, patient).balance.owed_now_cents
-            in_plans = sum(max(0, p.total_cents - p.paid_cents) for p in self.store.plans_for(practice_id, patient.id))
+            account = self._account(practice_id, patient)
+            owed = account.balance.owed_now_cents
+            in_plans = sum(p.due_cents for p in self._plans(practice_id, patient.id, account.lines))
             try:
                 total = payable_amount(requested, owed)
                 plan = make_plan(
-                    uuid.uuid4().hex[:20], patient.id, total, count, first_due, every, self._today(practice), staff_id
+                    uuid.uuid4().hex[:20],
+                    patient.id,
+                    total,
+                    count,
+                    first_due,
+                    every,
+                    self._today(practice),
+                    staff_id,
+                    charged_at_start=charged_cents(account.lines),
                 )
             except MoneyError as exc:
                 raise _money(exc) from exc
@@ -755,16 +772,26 @@ class Billing:
         self._practice(practice_id)
         patient = self._patient(practice_id, patient_id)
         self._audit(practice_id, Actor(ACTOR_STAFF, staff_id), "plan.read", [patient.id], f"plans:{patient.id}")
-        return self.store.plans_for(practice_id, patient.id)
+        return self._plans(practice_id, patient.id, self._account(practice_id, patient).lines)
 
     # -- the reminder engine's view ----------------------------------------------------------------
     def instalments_due_between(self, practice_id: str, start: date, end: date) -> list[DueInstalment]:
-        """Unpaid instalments due from ``start`` to ``end`` (local dates, both included), oldest first."""
-        return [
-            DueInstalment(practice_id, plan_id, patient_id, inst.number, of, inst.due_on, inst.due_cents)
-            for plan_id, patient_id, of, inst in self.store.instalments_due(practice_id, start, end)
-            if not inst.is_paid
-        ]
+        """Unpaid instalments due from ``start`` to ``end`` (local dates, both included), oldest first, each
+        asking for what it asks once the patient's plans are capped by what the patient owes now (so one paid
+        off at the desk or on the patient page is not due). One ledger and plans read per patient found."""
+        found = [x for x in self.store.instalments_due(practice_id, start, end) if not x[3].is_paid]
+        now: dict[tuple[str, int], Instalment] = {}
+        for patient_id in dict.fromkeys(patient_id for _, patient_id, _, _ in found):
+            for plan in self._plans(practice_id, patient_id, self.store.lines_for(practice_id, patient_id)):
+                now.update({(plan.id, i.number): i for i in plan.instalments})
+        out = []
+        for plan_id, patient_id, of, inst in found:
+            capped = now.get((plan_id, inst.number), inst)
+            if not capped.is_paid:
+                out.append(
+                    DueInstalment(practice_id, plan_id, patient_id, inst.number, of, inst.due_on, capped.due_cents)
+                )
+        return out
 
     def instalment_pay_url(self, practice_id: str, plan_id: str, number: int) -> str:
         """A fresh signed pay link for one instalment, for a reminder to carry (nothing is sent here)."""
@@ -785,7 +812,7 @@ class Billing:
             for p in self.patients.get_many(practice.id, list(caller.patient_ids))
             if p.active
         ]
-        plans = [plan for a in accounts for plan in self.store.plans_for(practice.id, a.patient.id)]
+        plans = [plan for a in accounts for plan in self._plans(practice.id, a.patient.id, a.lines)]
         self._audit(
             practice.id,
             Actor(ACTOR_PATIENT, caller.holder_id),
@@ -840,11 +867,13 @@ class Billing:
         actor: Actor,
         extra: dict[str, str],
         cap: int | None = None,
+        cap_for: str = LIMIT_LINK,
     ) -> PaymentStart:
+        """``cap``: what a pay link asks for now (``cap_for`` says whether a link's or a plan instalment's)."""
         owed = [(a.patient.id, a.balance.owed_now_cents) for a in accounts]
         total = sum(c for _, c in owed)
         try:
-            amount = payable_amount(requested, total if cap is None else min(cap, total))
+            amount = payable_amount(requested, total, cap, cap_for)
             allocation = allocate(amount, owed)
             metadata = {"practice_id": practice.id, "alloc": encode_allocation(allocation), **extra}
         except MoneyError as exc:
@@ -932,16 +961,19 @@ class Billing:
             raise _already_paid()
         patients = self.patients.get_many(practice.id, [p for p, _ in started.allocation])
         owed: dict[str, int] = {}
+        ledgers: dict[str, list[LedgerLine]] = {}  # the ledger as it is, which the plans are capped by
         on_the_way: dict[str, int] = {}  # per link key, cards confirmed whose webhook is not in yet
         for p in patients:
-            owed[p.id] = self._still_owed(practice.id, p, payment_intent_id, on_the_way)
+            ledgers[p.id], owed[p.id] = self._still_owed(practice.id, p, payment_intent_id, on_the_way)
         allowed = sum(owed.values())
         by_link = False
         if started.paylink_id:
             link = self.store.link(practice.id, started.paylink_id)
             if link is not None:
-                link_owed = owed.get(link.patient_id, 0)
-                asks = link_amount(link, link_owed, self._plan_due(practice.id, link))
+                # A card on its way for another instalment is not in the ledger or on its instalment yet: the plans
+                # are capped by the ledger as it is, or that card would settle this link's (later) instalment.
+                due = self._plan_due(practice.id, link, ledgers.get(link.patient_id, []))
+                asks = link_amount(link, owed.get(link.patient_id, 0), due)
                 link_left = max(0, asks - on_the_way.get(started.link_key, 0))
                 by_link = link_left < allowed
                 allowed = min(allowed, link_left)
@@ -959,10 +991,12 @@ class Billing:
 
     def _still_owed(
         self, practice_id: str, patient: Patient, payment_intent_id: str, on_the_way: dict[str, int]
-    ) -> int:
-        """Owed now, less cards confirmed in the last hour for other PaymentIntents whose money the ledger does
-        not hold yet (Stripe's webhook is on its way); those are also added to ``on_the_way`` by link key."""
-        owed = self._account(practice_id, patient).balance.owed_now_cents
+    ) -> tuple[list[LedgerLine], int]:
+        """The patient's ledger lines, and what they owe now less cards confirmed in the last hour for other
+        PaymentIntents whose money the ledger does not hold yet (Stripe's webhook is on its way); those are also
+        added to ``on_the_way`` by link key."""
+        account = self._account(practice_id, patient)
+        owed = account.balance.owed_now_cents
         since = self.clock.now() - CONFIRM_PENDING
         for pi, cents, key in self.store.confirming_for(practice_id, patient.id, since):
             if pi == payment_intent_id:
@@ -972,7 +1006,7 @@ class Billing:
                 owed -= cents
                 if key:
                     on_the_way[key] = on_the_way.get(key, 0) + cents
-        return max(0, owed)
+        return account.lines, max(0, owed)
 
     # -- pay links (public, signed) ---------------------------------------------------------------
     def _link_from_token(self, token: str, purpose: str = PAY_PURPOSE) -> tuple[Practice, PayLink]:
@@ -996,16 +1030,34 @@ class Billing:
     def _link_state(self, practice: Practice, link: PayLink) -> tuple[str, Account]:
         patient = self._patient(practice.id, link.patient_id)
         account = self._account(practice.id, patient)
-        due = self._plan_due(practice.id, link)
+        due = self._plan_due(practice.id, link, account.lines)
         state = link_state(link, self._epoch(), account.balance.owed_now_cents, due)
         return state, account
 
-    def _plan_due(self, practice_id: str, link: PayLink) -> int | None:
+    def _plan_due(self, practice_id: str, link: PayLink, lines: Sequence[LedgerLine]) -> int | None:
+        """What a plan link's instalment still asks for (None for a link of no plan), with the patient's plans
+        capped by what the patient owes now (``lines``: the patient's ledger)."""
         if not link.plan_id:
             return None
-        plan = self.store.plan(practice_id, link.plan_id)
+        plan = self._plan(practice_id, link.patient_id, link.plan_id, lines)
         inst = next((i for i in plan.instalments if i.number == link.instalment), None) if plan else None
         return inst.due_cents if inst else 0
+
+    def _plans(self, practice_id: str, patient_id: str, lines: Sequence[LedgerLine]) -> list[Plan]:
+        """The patient's plans as they stand against their ledger ``lines``: open instalments never ask for more
+        than is owed now (``cap_plans``), so money paid outside the plans' links settles their last instalments
+        first. Every reader of plans (staff, the patient page, pay links, reminders, the new-plan check) uses it."""
+        return plans_against(self.store.plans_for(practice_id, patient_id), lines)
+
+    def _plan(self, practice_id: str, patient_id: str, plan_id: str, lines: Sequence[LedgerLine]) -> Plan | None:
+        """One of the patient's plans, capped with the others by what the patient owes now. The plan itself is
+        read by its key (a strongly consistent read), so a plan made a moment ago is there even when the
+        patient's plan index has not caught up yet."""
+        plan = self.store.plan(practice_id, plan_id) if valid_id(plan_id) else None
+        if plan is None or plan.patient_id != patient_id:
+            return None
+        others = [p for p in self.store.plans_for(practice_id, patient_id) if p.id != plan.id]
+        return next(p for p in plans_against([*others, plan], lines) if p.id == plan.id)
 
     def open_link(self, token: str) -> LinkStatus:
         practice, link = self._link_from_token(token)
@@ -1034,7 +1086,7 @@ class Billing:
         session = signed.sign(
             self.key, PAY_SESSION_PURPOSE, {"p": practice.id, "l": link.id}, int((now + PAY_SESSION).timestamp())
         )
-        amount = link_amount(link, account.balance.owed_now_cents, self._plan_due(practice.id, link))
+        amount = link_amount(link, account.balance.owed_now_cents, self._plan_due(practice.id, link, account.lines))
         return VerifiedLink(
             practice, account.patient, link, amount, account.balance, session, int(PAY_SESSION.total_seconds())
         )
@@ -1057,7 +1109,7 @@ class Billing:
         (so the page can show the new balance once Stripe's webhook has paid the ledger)."""
         practice, link = self._verified_link(token, session)
         state, account = self._link_state(practice, link)
-        due = self._plan_due(practice.id, link)
+        due = self._plan_due(practice.id, link, account.lines)
         amount = link_amount(link, account.balance.owed_now_cents, due) if state == LINK_OPEN else 0
         actor = Actor(ACTOR_ANONYMOUS, f"paylink:{link.id}")
         self._audit(practice.id, actor, "paylink.balance", [link.patient_id], f"paylink:{link.id}")
@@ -1067,11 +1119,14 @@ class Billing:
         practice, link = self._verified_link(token, session)
         state, account = self._link_state(practice, link)
         self._refuse_closed(state, practice)
-        cap = link_amount(link, account.balance.owed_now_cents, self._plan_due(practice.id, link))
+        cap = link_amount(link, account.balance.owed_now_cents, self._plan_due(practice.id, link, account.lines))
         extra = {"source": "paylink", "paylink_id": link.id}
         if link.plan_id:
             extra |= {"plan_id": link.plan_id, "instalment": str(link.instalment)}
-        return self._start(practice, [account], requested, Actor(ACTOR_ANONYMOUS, f"paylink:{link.id}"), extra, cap)
+        actor = Actor(ACTOR_ANONYMOUS, f"paylink:{link.id}")
+        return self._start(
+            practice, [account], requested, actor, extra, cap, LIMIT_INSTALMENT if link.plan_id else LIMIT_LINK
+        )
 
     @staticmethod
     def _refuse_closed(state: str, practice: Practice) -> None:

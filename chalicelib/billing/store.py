@@ -110,6 +110,7 @@ class PlanItem(TableItem, discriminator="PaymentPlan"):
     instalment_count = NumberAttribute()
     created_on = UnicodeAttribute()
     created_by = UnicodeAttribute(default="")
+    charged_at_start_cents = NumberAttribute(null=True)  # absent on plans made before it was kept
 
 
 class StartedIntentItem(TableItem, discriminator="StartedIntent"):
@@ -592,6 +593,7 @@ class BillingStore:
                     instalment_count=len(plan.instalments),
                     created_on=plan.created_on.isoformat(),
                     created_by=plan.created_by,
+                    charged_at_start_cents=plan.charged_at_start_cents,
                 ),
                 condition=PlanItem.pk.does_not_exist(),
             )
@@ -630,6 +632,9 @@ class BillingStore:
             instalments=tuple(sorted(instalments, key=lambda i: i.number)),
             created_on=date.fromisoformat(header.created_on),
             created_by=header.created_by,
+            charged_at_start_cents=(
+                None if header.charged_at_start_cents is None else int(header.charged_at_start_cents)
+            ),
         )
 
     def plans_for(self, practice_id: str, patient_id: str) -> list[Plan]:

@@ -100,12 +100,14 @@ def staff_token(stack: RunningStack) -> str:
     return str(stack.staff_sign_in()["id_token"])
 
 
-def send_pay_link(stack: RunningStack, patient_id: str) -> str:
-    """What the front desk does: text a pay link; the URL as the guardian's phone received it (the outbox)."""
+def send_pay_link(stack: RunningStack, patient_id: str, amount: str = "") -> str:
+    """What the front desk does: text a pay link (for the balance, or ``amount``); the URL as the guardian's
+    phone received it (the outbox)."""
     token = staff_token(stack)
     before = stack.outbox_ids()
     path = f"/practices/{stack.practice_id}/patients/{patient_id}/pay-links"
-    status, sent = http_json("POST", f"{stack.api_url}{path}", {"channel": "sms"}, token=token)
+    body = {"channel": "sms", "amount": amount} if amount else {"channel": "sms"}
+    status, sent = http_json("POST", f"{stack.api_url}{path}", body, token=token)
     assert status == 201, sent
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -291,6 +293,7 @@ def test_a_texted_pay_link_asks_the_birth_date_refuses_a_wrong_one_and_pays(
     owed = page.locator("#balance-words").inner_text()
     found = re.match(r"^You owe (\$[\d,]+\.\d\d) now\.", owed)
     assert found, owed
+    expect(page.get_by_role("radio", name=f"The full balance: {found.group(1)}")).to_be_checked()
     page.get_by_role("button", name="Continue to card details").click()
     fill_card(page, CARD_OK)
     page.get_by_role("button", name=f"Pay {found.group(1)}").click()
@@ -304,6 +307,27 @@ def test_a_texted_pay_link_asks_the_birth_date_refuses_a_wrong_one_and_pays(
     page.reload()
     expect(page.get_by_role("heading", level=1, name="This balance has been paid")).to_be_visible()
     expect(page.get_by_role("link", name=re.compile(r"^Call \(555\) 555-"))).to_be_visible()
+
+
+def test_a_pay_link_for_part_of_the_balance_offers_the_amount_asked_not_the_full_balance(
+    stack: RunningStack, open_page: OpenPage
+) -> None:
+    child = stack.demo.guardian.patient_ids[1]  # Riley, $48.50 (not paid here)
+    url = send_pay_link(stack, child, amount="10.00")
+    page = open_page("phone")
+    page.goto(url)
+    enter_birth_date(page, birth_date(stack, child))
+    expect(page.get_by_role("heading", level=1, name=re.compile(r"^Your balance at "))).to_be_focused()
+    expect(page.locator(".pay-amount")).to_have_text("This link is for $10.00.")
+    expect(page.get_by_role("radio", name="The amount asked: $10.00")).to_be_checked()
+    expect(page.get_by_text("The full balance")).to_have_count(0)
+    page.get_by_role("radio", name="Another amount").check()
+    page.get_by_label("Amount", exact=True).fill("20.00")
+    page.get_by_role("button", name="Continue to card details").click()
+    expect(page.locator("#pay-error")).to_contain_text("That's more than this link asks for. Enter at most $10.00.")
+    page.get_by_role("button", name="Español").click()
+    expect(page.get_by_role("radio", name=re.compile(r"^La cantidad solicitada: "))).to_be_visible()
+    expect(page.get_by_text("El saldo completo")).to_have_count(0)
 
 
 def test_a_bad_pay_link_says_so_kindly_and_gives_the_practices_phone(stack: RunningStack, open_page: OpenPage) -> None:

@@ -578,3 +578,120 @@ def test_alex_paying_65_twice_with_120_pending_with_insurance_sees_a_65_dollar_c
     family = world.api.http.get("/patient/billing", headers=world.patient_headers("PAT-A")).json_body["family"]
     assert (family["owed_now_cents"], family["credit_cents"], family["pending_insurance_cents"]) == (0, 6500, 12000)
     assert family["summary"].startswith("You have a credit of $65.00.")
+
+
+# --- payment plans: instalments of at least $1, paid however, a year ahead at most --------------------
+
+
+PLANS = "/practices/P1/patients/PAT-A/payment-plans"
+
+
+def _make_plan(world: BillingWorld, body: dict[str, Any]) -> dict[str, Any]:
+    created = world.post(PLANS, body, world.staff_headers)
+    assert created.status_code == 201, created.body
+    return dict(created.json_body["plan"])
+
+
+def _plan_link(world: BillingWorld, plan_id: str, number: int) -> Any:
+    body = {"channel": "email", "plan_id": plan_id, "instalment": number}
+    return world.post("/practices/P1/patients/PAT-A/pay-links", body, world.staff_headers)
+
+
+def _paid_through_plan_link(event_id: str, cents: int, link_id: str, plan_id: str, number: int) -> dict[str, Any]:
+    event = paid_event(event_id, f"pi_{event_id}", cents, f'{{"PAT-A":{cents}}}')
+    event["data"]["object"]["metadata"] |= {"paylink_id": link_id, "plan_id": plan_id, "instalment": str(number)}
+    return event
+
+
+def test_a_plan_of_60_weekly_instalments_of_one_cent_is_422_instalment_too_small(world: BillingWorld) -> None:
+    world.charge("PAT-A", "100.00")
+    body = {"instalments": 60, "first_due": "2027-04-01", "every": "week", "amount": "1.00"}
+    refused = world.post(PLANS, body, world.staff_headers)
+    assert (refused.status_code, refused.json_body["error"]["code"]) == (422, "instalment_too_small")
+    assert refused.json_body["error"]["message"].startswith("each instalment must be at least $1.00")
+    assert world.api.http.get(PLANS, headers=world.staff_headers).json_body["plans"] == []
+
+
+def test_a_first_due_date_more_than_a_year_from_today_is_422(world: BillingWorld) -> None:
+    world.charge("PAT-A", "100.00")
+    for first_due in ("2099-01-01", "2028-03-11"):
+        refused = world.post(PLANS, {"instalments": 3, "first_due": first_due}, world.staff_headers)
+        assert (refused.status_code, refused.json_body["error"]["code"]) == (422, "invalid_due_date"), first_due
+        assert "2028-03-10" in refused.json_body["error"]["message"]
+    assert _make_plan(world, {"instalments": 3, "first_due": "2028-03-10"})["instalments"][0]["due_on"] == "2028-03-10"
+
+
+def test_the_50_cents_left_of_an_instalment_get_a_new_link_that_pays_them(
+    world: BillingWorld, stripe_http: StripeHttp
+) -> None:
+    world.charge("PAT-A", "100.00")
+    plan = _make_plan(world, {"instalments": 3, "first_due": "2027-04-01"})
+    first = _plan_link(world, plan["id"], 1)
+    assert first.json_body["amount_cents"] == 3333
+    paid = _paid_through_plan_link("evt_part", 3283, first.json_body["link_id"], plan["id"], 1)
+    assert world.deliver(paid).status_code == 200
+    again = _plan_link(world, plan["id"], 1)
+    assert (again.status_code, again.json_body["amount_cents"]) == (201, 50), again.body
+    token = again.json_body["url"].split("#", 1)[1]
+    verified = world.post(f"/pay/{token}/verify", {"birth_date": "1990-04-02"}).json_body
+    assert verified["amount_cents"] == 50
+    pay = world.post(f"/pay/{token}/payments", {"session": verified["session"], "amount": "0.50"})
+    assert (pay.status_code, pay.json_body["amount_cents"]) == (201, 50), pay.body
+    assert stripe_http.requests[-1][1]["amount"] == ["50"]
+
+
+def test_paying_a_plan_link_more_than_its_instalment_is_422_naming_the_instalment(
+    world: BillingWorld, stripe_http: StripeHttp
+) -> None:
+    world.charge("PAT-A", "65.00")
+    plan = _make_plan(world, {"instalments": 2, "first_due": "2027-04-01"})
+    token = _plan_link(world, plan["id"], 1).json_body["url"].split("#", 1)[1]
+    verified = world.post(f"/pay/{token}/verify", {"birth_date": "1990-04-02"}).json_body
+    refused = world.post(f"/pay/{token}/payments", {"session": verified["session"], "amount": "40.00"})
+    assert (refused.status_code, refused.json_body["error"]) == (
+        422,
+        {"code": "amount_over_instalment", "message": "the amount is more than the $32.50 this instalment asks for"},
+    )
+    assert stripe_http.requests == []
+
+
+def test_a_plan_paid_off_on_the_patient_page_reads_paid_to_staff_and_patient_and_is_due_no_more(
+    world: BillingWorld,
+) -> None:
+    """$65 in 2 x $32.50: instalment 1 through its link, the rest with the patient page's Pay now."""
+    world.charge("PAT-A", "65.00")
+    plan = _make_plan(world, {"instalments": 2, "first_due": "2027-04-01"})
+    link = _plan_link(world, plan["id"], 1).json_body
+    assert world.deliver(_paid_through_plan_link("evt_i1", 3250, link["link_id"], plan["id"], 1)).status_code == 200
+    assert world.deliver(paid_event("evt_page", "pi_page", 3250, '{"PAT-A":3250}')).status_code == 200
+
+    [staff_view] = world.api.http.get(PLANS, headers=world.staff_headers).json_body["plans"]
+    assert staff_view["due_cents"] == 0
+    assert [(i["paid"], i["paid_cents"], i["covered_cents"], i["due_cents"]) for i in staff_view["instalments"]] == [
+        (True, 3250, 0, 0),
+        (True, 0, 3250, 0),
+    ]
+    page = world.api.http.get("/patient/billing", headers=world.patient_headers("PAT-A")).json_body
+    assert page["family"]["summary"] == "You owe nothing now."
+    assert all(i["paid"] for p in page["plans"] for i in p["instalments"])
+    assert instalments_due_between("P1", date(2027, 3, 1), date(2027, 6, 1)) == []
+    refused = _plan_link(world, plan["id"], 2)
+    assert (refused.status_code, refused.json_body["error"]["code"]) == (422, "nothing_owed")
+
+    world.charge("PAT-A", "40.00")  # a new visit: owed outside the settled plan, which does not stand in the way
+    assert instalments_due_between("P1", date(2027, 3, 1), date(2027, 6, 1)) == []
+    assert _make_plan(world, {"instalments": 2, "first_due": "2027-04-01"})["total_cents"] == 4000
+
+
+def test_a_balance_partly_paid_at_the_desk_shrinks_the_plans_last_instalment_first(world: BillingWorld) -> None:
+    world.charge("PAT-A", "100.00")
+    _make_plan(world, {"instalments": 3, "first_due": "2027-04-01"})
+    desk = world.post(
+        "/practices/P1/patients/PAT-A/ledger", {"kind": "payment", "amount": "50.00"}, world.staff_headers
+    )
+    assert desk.status_code == 201, desk.body
+    [plan] = world.api.http.get(PLANS, headers=world.staff_headers).json_body["plans"]
+    assert [i["due_cents"] for i in plan["instalments"]] == [3333, 1667, 0]
+    assert [i["paid"] for i in plan["instalments"]] == [False, False, True]
+    due = instalments_due_between("P1", date(2027, 4, 1), date(2027, 6, 30))
+    assert [(d.number, d.amount_due_cents) for d in due] == [(1, 3333), (2, 1667)]

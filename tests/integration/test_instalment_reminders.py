@@ -114,3 +114,33 @@ def test_a_plan_whose_first_instalment_is_due_within_the_lead_days_is_planned_wh
     [email] = [e for e in world.email.sent if "Payment 1 of 3" in e.text]
     assert email.to == "pat-a@example.test"
     assert [t.status for t in ReminderStore().touches_with_prefix("P1", "PLAN#")] == ["sent"]
+
+
+def test_an_instalment_paid_off_at_the_desk_is_not_reminded(world: BillingWorld, clock: FixedClock) -> None:
+    """The balance was paid outside the plan's links: the reminder is skipped as paid, and no link is made."""
+    _plan(world, "PAT-A")
+    paid = world.post(
+        "/practices/P1/patients/PAT-A/ledger", {"kind": "payment", "amount": "100.00"}, world.staff_headers
+    )
+    assert paid.status_code == 201, paid.body
+    tick(world.api, world.deps, clock.now())
+    [touch] = ReminderStore().touches_with_prefix("P1", "PLAN#")
+    assert (touch.status, touch.reason) == ("skipped", "instalment_paid")
+    assert not [e for e in world.email.sent if "Payment 1 of 3" in e.text]
+    assert not [e for e in AuditStore().for_patient("P1", "PAT-A") if e.action == "paylink.create"]
+
+
+def test_a_balance_partly_paid_at_the_desk_is_reminded_for_what_is_still_owed(
+    world: BillingWorld, clock: FixedClock
+) -> None:
+    """$100 in three; $80 paid at the desk: the last two instalments are covered and the first asks for $20."""
+    _plan(world, "PAT-A")
+    paid = world.post(
+        "/practices/P1/patients/PAT-A/ledger", {"kind": "payment", "amount": "80.00"}, world.staff_headers
+    )
+    assert paid.status_code == 201, paid.body
+    tick(world.api, world.deps, clock.now())
+    [email] = [e for e in world.email.sent if "Payment 1 of 3" in e.text]
+    assert "$20.00" in email.text and "$33.33" not in email.text
+    url = next(w for w in email.text.split() if w.startswith("https://web.example.test/patient/pay/#"))
+    _opens_for(world, url, 2000)

@@ -18,17 +18,21 @@ from chalicelib.billing.model import (
     LINK_PAID,
     PAYMENT,
     REFUND,
+    Instalment,
     IntentState,
     LedgerLine,
     LineError,
     MoneyError,
     Observation,
     PayLink,
+    Plan,
     add_balances,
     allocate,
     apply_observation,
     balance_of,
     build_statement,
+    cap_plans,
+    charged_cents,
     check_line,
     decode_allocation,
     encode_allocation,
@@ -40,6 +44,8 @@ from chalicelib.billing.model import (
     observation_from,
     parse_month,
     pay_link_message,
+    payable_amount,
+    plans_against,
     postable_on,
     posting_range,
     statement_months,
@@ -150,6 +156,186 @@ def test_a_plan_splits_the_total_and_cannot_start_in_the_past() -> None:
     assert [i.due_on for i in plan.instalments] == [date(2027, 4, 1), date(2027, 5, 1), date(2027, 6, 1)]
     with pytest.raises(MoneyError):
         make_plan("PL2", "PAT-A", 10000, 3, date(2027, 3, 9), "month", today=DAY)
+
+
+def test_a_plans_first_instalment_is_due_at_most_a_year_from_today() -> None:
+    assert make_plan("PL1", "PAT-A", 10000, 3, date(2028, 3, 10), "month", today=DAY).instalments[0].due_on == (
+        date(2028, 3, 10)
+    )
+    with pytest.raises(MoneyError) as late:
+        make_plan("PL2", "PAT-A", 10000, 3, date(2028, 3, 11), "month", today=DAY)
+    assert late.value.code == "invalid_due_date"
+    assert "2028-03-10" in str(late.value)
+    with pytest.raises(MoneyError):
+        make_plan("PL3", "PAT-A", 10000, 3, date(2099, 1, 1), "month", today=DAY)
+
+
+def test_a_plan_whose_instalments_would_be_under_a_dollar_is_refused_and_says_how_many_fit() -> None:
+    with pytest.raises(MoneyError) as small:
+        make_plan("PL1", "PAT-A", 100, 60, date(2027, 4, 1), "week", today=DAY)
+    assert small.value.code == "instalment_too_small"
+    assert str(small.value) == (
+        "each instalment must be at least $1.00: $1.00 in 60 instalments is $0.01 each; ask for it in one payment"
+    )
+    with pytest.raises(MoneyError) as split:
+        make_plan("PL3", "PAT-A", 599, 6, date(2027, 4, 1), "week", today=DAY)
+    assert "make it 5 instalments or fewer" in str(split.value)
+    assert [i.amount_cents for i in make_plan("PL4", "PAT-A", 600, 6, DAY, "week", today=DAY).instalments] == [100] * 6
+
+
+def test_a_plan_of_one_instalment_may_be_a_whole_amount_under_a_dollar() -> None:
+    assert [i.amount_cents for i in make_plan("PL1", "PAT-A", 75, 1, DAY, "month", today=DAY).instalments] == [75]
+
+
+# --- one rule for how much may be paid --------------------------------------------------------
+
+
+def test_the_whole_of_what_a_link_or_instalment_asks_may_be_paid_even_under_a_dollar() -> None:
+    assert payable_amount(None, 10000, asked=50) == 50
+    assert payable_amount(50, 10000, asked=50) == 50  # typed exactly
+    assert payable_amount(None, 60, asked=3333) == 60  # never more than is owed now
+    with pytest.raises(MoneyError) as part:
+        payable_amount(60, 10000, asked=80)
+    assert part.value.code == "amount_too_small"
+
+
+def test_an_amount_over_what_a_link_asks_names_the_link_or_the_instalment_not_the_balance() -> None:
+    with pytest.raises(MoneyError) as over_instalment:
+        payable_amount(3251, 6500, asked=3250, asked_for="instalment")
+    assert over_instalment.value.code == "amount_over_instalment"
+    assert str(over_instalment.value) == "the amount is more than the $32.50 this instalment asks for"
+    with pytest.raises(MoneyError) as over_link:
+        payable_amount(1001, 7000, asked=1000, asked_for="link")
+    assert (over_link.value.code, str(over_link.value)) == (
+        "amount_over_link",
+        "the amount is more than the $10.00 this link asks for",
+    )
+    with pytest.raises(MoneyError) as over_balance:
+        payable_amount(7001, 7000, asked=9000, asked_for="link")  # the balance limits, so the balance is named
+    assert (over_balance.value.code, str(over_balance.value)) == (
+        "amount_over_balance",
+        "the amount is more than the $70.00 owed now",
+    )
+
+
+def test_under_stripes_50_cent_minimum_nothing_is_payable_by_card_and_the_answer_says_so() -> None:
+    with pytest.raises(MoneyError) as tiny:
+        payable_amount(None, 10000, asked=30)
+    assert tiny.value.code == "below_card_minimum"
+    assert "front desk" in str(tiny.value)
+
+
+# --- plans against what is owed now -----------------------------------------------------------
+
+
+def plan_of(
+    plan_id: str,
+    *amounts: int,
+    first: date = date(2027, 4, 1),
+    paid: tuple[int, ...] = (),
+    charged: int | None = None,
+) -> Plan:
+    items = tuple(
+        Instalment(n + 1, first.replace(month=first.month + n), a, paid[n] if n < len(paid) else 0)
+        for n, a in enumerate(amounts)
+    )
+    return Plan(plan_id, "PAT-A", sum(amounts), "month", items, created_on=DAY, charged_at_start_cents=charged)
+
+
+def dues(plans: list[Plan]) -> list[list[int]]:
+    return [[i.due_cents for i in p.instalments] for p in plans]
+
+
+def test_a_plan_paid_off_outside_its_links_reads_settled() -> None:
+    """$65 in 2 x $32.50; the first paid by its link, the rest on the patient page: nothing is owed now."""
+    [plan] = cap_plans([plan_of("PL1", 3250, 3250, paid=(3250,))], owed_now=0)
+    assert [(i.paid_cents, i.covered_cents, i.due_cents, i.is_paid) for i in plan.instalments] == [
+        (3250, 0, 0, True),
+        (0, 3250, 0, True),
+    ]
+    assert plan.due_cents == 0
+
+
+def test_a_balance_partly_paid_outside_the_plan_shrinks_the_last_instalments_first() -> None:
+    plans = cap_plans([plan_of("PL1", 3333, 3333, 3334)], owed_now=5000)
+    assert dues(plans) == [[3333, 1667, 0]]
+    assert [i.covered_cents for i in plans[0].instalments] == [0, 1666, 3334]
+
+
+def test_plans_within_what_is_owed_now_are_unchanged() -> None:
+    plans = [plan_of("PL1", 3333, 3333, 3334)]
+    assert cap_plans(plans, owed_now=10000) == plans
+    assert cap_plans(plans, owed_now=25000) == plans  # a new charge since: the plan still asks what it asked
+    assert dues(cap_plans([plan_of("PL1", 3250, 3250)], owed_now=-500)) == [[0, 0]]  # a credit settles all
+
+
+def test_a_visit_charged_after_a_settled_plan_is_owed_outside_it_and_the_plan_stays_settled() -> None:
+    """Payments pay the oldest debt first: the $40 charged after the $65 plan was made is not the plan's."""
+    settled = plan_of("PL1", 3250, 3250, paid=(3250,), charged=6500)
+    assert dues(cap_plans([settled], owed_now=4000, charged_now=10500)) == [[0, 0]]
+    assert dues(cap_plans([settled], owed_now=7250, charged_now=10500)) == [[0, 3250]]  # $32.50 of it still owed
+    legacy = plan_of("PL0", 3250, 3250, paid=(3250,))  # made before plans kept what was charged: owed now caps it
+    assert dues(cap_plans([legacy], owed_now=4000, charged_now=10500)) == [[0, 3250]]
+
+
+def test_a_refund_of_the_money_that_settled_a_plan_makes_it_ask_again() -> None:
+    lines = [
+        line(CHARGE, 6500, n="crown"),
+        line(PAYMENT, 3250, n="by-link"),
+        line(PAYMENT, 3250, n="on-the-page"),
+    ]
+    plan = plan_of("PL1", 3250, 3250, paid=(3250,), charged=charged_cents(lines[:1]))
+    assert dues(plans_against([plan], lines)) == [[0, 0]]
+    assert dues(plans_against([plan], [*lines, line(REFUND, 3250, n="refund")])) == [[0, 3250]]
+    assert dues(plans_against([plan], [*lines, line(CHARGE, 4000, n="cleaning")])) == [[0, 0]]
+
+
+def test_what_is_charged_is_charges_and_positive_adjustments_less_insurance_estimates() -> None:
+    lines = [
+        line(CHARGE, 10000, n="a"),
+        line(ADJUSTMENT, 500, n="b"),
+        line(ADJUSTMENT, -2000, n="c"),
+        line(REFUND, 700, n="d"),
+        line(INSURANCE_ESTIMATE, 3000, claim="CL1", n="e"),
+        line(PAYMENT, 900, n="f"),
+        line(INSURANCE_PAYMENT, 2500, claim="CL1", n="g"),
+    ]
+    assert charged_cents(lines) == 7500
+
+
+def test_a_new_visit_with_insurance_pending_does_not_shrink_an_older_plan_and_payments_pay_older_debt_first() -> None:
+    """Alex's crown: $185 with $120 expected from insurance, $65 in a plan. A $40 cleaning with $30 expected from
+    insurance adds $10 owed now, all of it new; when insurance pays $100 on the crown the $20 short is owed too,
+    and older than the cleaning. Payments pay the older debt first."""
+    crown = [line(CHARGE, 18500, n="crown"), line(INSURANCE_ESTIMATE, 12000, claim="CL1", n="crown-est")]
+    plan = plan_of("PL1", 3250, 3250, charged=charged_cents(crown))
+    visit = [line(CHARGE, 4000, n="cleaning"), line(INSURANCE_ESTIMATE, 3000, claim="CL2", n="cleaning-est")]
+    assert dues(plans_against([plan], crown + visit)) == [[3250, 3250]]
+    insurance = [line(INSURANCE_PAYMENT, 10000, claim="CL1", n="crown-ins")]
+    assert dues(plans_against([plan], crown + visit + insurance)) == [[3250, 3250]]
+    # $95 owed, $35 paid at the desk: $60 left, $10 of it the cleaning's, so the crown's plan asks at most $50.
+    paid = [line(PAYMENT, 3500, n="desk")]
+    assert dues(plans_against([plan], crown + visit + insurance + paid)) == [[3250, 1750]]
+    paid += [line(PAYMENT, 5000, n="desk-2")]  # $10 left, all of it the cleaning's
+    assert dues(plans_against([plan], crown + visit + insurance + paid)) == [[0, 0]]
+
+
+def test_payments_settle_the_older_plan_first_and_leave_the_newer_one_what_is_still_owed() -> None:
+    """$100 charged, plan A for it; $50 charged, plan B for that; then $120 paid at the desk. The oldest debt is
+    paid first: A's $100, then $20 of B's $50, so A is settled and B asks for the $30 still owed, its last
+    instalment shrinking first. A $10 charge after B is outside both."""
+    a = plan_of("PLA", 5000, 5000, first=date(2027, 4, 1), charged=10000)
+    b = plan_of("PLB", 2500, 2500, first=date(2027, 4, 10), charged=15000)
+    assert dues(cap_plans([a, b], owed_now=3000, charged_now=15000)) == [[0, 0], [2500, 500]]
+    assert dues(cap_plans([a, b], owed_now=3000, charged_now=16000)) == [[0, 0], [2000, 0]]
+    assert dues(cap_plans([a, b], owed_now=15000, charged_now=15000)) == [[5000, 5000], [2500, 2500]]
+
+
+def test_across_two_plans_the_latest_due_instalments_are_settled_first() -> None:
+    early = plan_of("PL1", 2000, 2000, first=date(2027, 4, 1))  # April, May
+    late = plan_of("PL2", 1000, 1000, first=date(2027, 4, 15))  # April 15, May 15
+    assert dues(cap_plans([early, late], owed_now=3500)) == [[2000, 500], [1000, 0]]
+    assert dues(cap_plans([early, late], owed_now=0)) == [[0, 0], [0, 0]]
 
 
 # --- statements -------------------------------------------------------------------------------

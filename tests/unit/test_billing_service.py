@@ -572,6 +572,127 @@ def test_a_plan_cannot_be_for_more_than_is_owed(world: World) -> None:
     assert refused.value.code == "amount_over_balance"
 
 
+def _pay_through(world: World, token: str, amount: int | None, event_id: str) -> int:
+    """Pay a link (all it asks, or ``amount``) and let Stripe's webhook in; the cents paid."""
+    ok = world.billing.verify_link(token, "1990-04-02")
+    start = world.billing.pay_link(token, ok.session, amount)
+    world.billing.confirm_card(start.payment_intent_id, start.client_secret, "tok_visa")
+    meta = world.gateway.intents[-1]["metadata"]
+    world.deliver(succeeded(event_id, start.payment_intent_id, start.amount_cents, meta))
+    return start.amount_cents
+
+
+def _plan_link(world: World, plan_id: str, number: int) -> str:
+    return token_of(world.billing.send_pay_link("P1", "PAT-A", "sms", None, world.staff, plan_id, number).url)
+
+
+def test_a_plan_of_60_weekly_instalments_of_a_cent_is_refused_when_it_is_made(world: World) -> None:
+    world.charge("PAT-A", "100.00")
+    with pytest.raises(ApiError) as small:
+        world.billing.create_plan("P1", "PAT-A", 60, date(2027, 4, 1), "week", 100, world.staff)
+    assert (small.value.status, small.value.code) == (422, "instalment_too_small")
+    assert world.store.plans_for("P1", "PAT-A") == []
+
+
+def test_a_balance_under_a_dollar_may_still_be_a_plan_of_one_instalment_with_a_working_link(world: World) -> None:
+    world.charge("PAT-A", "0.75")
+    plan = world.billing.create_plan("P1", "PAT-A", 1, date(2027, 4, 1), "month", None, world.staff)
+    assert world.billing.verify_link(_plan_link(world, plan.id, 1), "1990-04-02").amount_cents == 75
+
+
+def test_an_instalment_with_50_cents_left_gets_a_new_link_and_the_50_cents_can_be_paid(world: World) -> None:
+    world.charge("PAT-A", "100.00")
+    plan = world.billing.create_plan("P1", "PAT-A", 3, date(2027, 4, 1), "month", None, world.staff)
+    first = _plan_link(world, plan.id, 1)
+    assert _pay_through(world, first, 3283, "evt_part") == 3283  # $0.50 of the $33.33 left
+    again = _plan_link(world, plan.id, 1)  # staff's new link, and the reminder's
+    url = world.billing.instalment_pay_url("P1", plan.id, 1)
+    for token in (again, token_of(url), first):
+        assert world.billing.verify_link(token, "1990-04-02").amount_cents == 50
+    assert _pay_through(world, again, None, "evt_rest") == 50
+    assert world.billing.staff_plans("P1", "PAT-A", world.staff)[0].instalments[0].is_paid
+    assert world.billing.open_link(first).status == "paid"
+
+
+def test_a_plan_link_asked_for_more_than_its_instalment_says_the_instalment_limits_it(world: World) -> None:
+    world.charge("PAT-A", "65.00")
+    plan = world.billing.create_plan("P1", "PAT-A", 2, date(2027, 4, 1), "month", None, world.staff)
+    token = _plan_link(world, plan.id, 1)
+    ok = world.billing.verify_link(token, "1990-04-02")
+    with pytest.raises(ApiError) as over:
+        world.billing.pay_link(token, ok.session, 3300)
+    assert (over.value.status, over.value.code) == (422, "amount_over_instalment")
+    assert over.value.message == "the amount is more than the $32.50 this instalment asks for"
+    assert world.gateway.intents == []
+
+
+def test_a_link_for_a_chosen_amount_says_the_link_limits_a_larger_payment(world: World) -> None:
+    world.charge("PAT-A", "70.00")
+    token = token_of(world.billing.send_pay_link("P1", "PAT-A", "sms", 1000, world.staff).url)
+    ok = world.billing.verify_link(token, "1990-04-02")
+    assert (ok.amount_cents, ok.balance.owed_now_cents) == (1000, 7000)
+    with pytest.raises(ApiError) as over:
+        world.billing.pay_link(token, ok.session, 2000)
+    assert (over.value.code, over.value.message) == (
+        "amount_over_link",
+        "the amount is more than the $10.00 this link asks for",
+    )
+
+
+def test_a_plan_paid_off_on_the_patient_page_reads_settled_everywhere(world: World) -> None:
+    """$65 in 2 x $32.50: instalment 1 through its link, the rest with the patient page's Pay now."""
+    world.charge("PAT-A", "65.00")
+    plan = world.billing.create_plan("P1", "PAT-A", 2, date(2027, 4, 1), "month", None, world.staff)
+    second = _plan_link(world, plan.id, 2)  # sent early, before the rest was paid another way
+    _pay_through(world, _plan_link(world, plan.id, 1), None, "evt_i1")
+    start = world.billing.start_payment(session("PAT-A"), None, None)
+    assert start.amount_cents == 3250
+    world.deliver(succeeded("evt_page", start.payment_intent_id, 3250, world.gateway.intents[-1]["metadata"]))
+
+    [staff_view] = world.billing.staff_plans("P1", "PAT-A", world.staff)
+    assert [(i.paid_cents, i.covered_cents, i.due_cents, i.is_paid) for i in staff_view.instalments] == [
+        (3250, 0, 0, True),
+        (0, 3250, 0, True),
+    ]
+    [page_view] = world.billing.overview(session("PAT-A")).plans
+    assert all(i.is_paid for i in page_view.instalments)
+    assert world.billing.instalments_due_between("P1", date(2027, 3, 1), date(2027, 6, 1)) == []
+    assert world.billing.open_link(second).status == "paid"
+    with pytest.raises(ApiError) as nothing:
+        world.billing.instalment_pay_url("P1", plan.id, 2)
+    assert nothing.value.code == "nothing_owed"
+    world.charge("PAT-A", "40.00")  # a new visit is owed outside the settled plan, which stays settled
+    assert world.billing.instalments_due_between("P1", date(2027, 3, 1), date(2027, 6, 1)) == []
+    new = world.billing.create_plan("P1", "PAT-A", 2, date(2027, 4, 1), "month", None, world.staff)
+    assert new.total_cents == 4000
+
+
+def test_a_balance_partly_paid_at_the_desk_shrinks_the_last_instalments_first(world: World) -> None:
+    world.charge("PAT-A", "100.00")
+    plan = world.billing.create_plan("P1", "PAT-A", 3, date(2027, 4, 1), "month", None, world.staff)
+    world.billing.post_line("P1", "PAT-A", {"kind": "payment", "amount": "50.00"}, world.staff)
+    [now] = world.billing.staff_plans("P1", "PAT-A", world.staff)
+    assert [i.due_cents for i in now.instalments] == [3333, 1667, 0]
+    due = world.billing.instalments_due_between("P1", date(2027, 4, 1), date(2027, 6, 30))
+    assert [(d.number, d.amount_due_cents) for d in due] == [(1, 3333), (2, 1667)]
+    assert world.billing.verify_link(_plan_link(world, plan.id, 2), "1990-04-02").amount_cents == 1667
+    with pytest.raises(ApiError) as settled:
+        _plan_link(world, plan.id, 3)
+    assert settled.value.code == "nothing_owed"
+    with pytest.raises(ApiError) as full:  # the plans' open rest is what is owed now: no room for another
+        world.billing.create_plan("P1", "PAT-A", 1, date(2027, 4, 1), "month", 100, world.staff)
+    assert full.value.code == "plan_exceeds_balance"
+
+
+def test_a_first_instalment_more_than_a_year_away_is_refused(world: World) -> None:
+    world.charge("PAT-A", "100.00")
+    with pytest.raises(ApiError) as late:
+        world.billing.create_plan("P1", "PAT-A", 3, date(2099, 1, 1), "month", None, world.staff)
+    assert (late.value.status, late.value.code) == (422, "invalid_due_date")
+    plan = world.billing.create_plan("P1", "PAT-A", 3, date(2028, 3, 10), "month", None, world.staff)
+    assert plan.instalments[0].due_on == date(2028, 3, 10)
+
+
 # --- the ledger and its import --------------------------------------------------------------------
 
 

@@ -103,7 +103,7 @@ def test_a_hundred_dollars_in_three_instalments_is_3333_3333_3334() -> None:
     assert sum(parts) == 10000
 
 
-@pytest.mark.parametrize(("total", "count"), [(10001, 7), (1, 1), (99999, 12), (500, 60)])
+@pytest.mark.parametrize(("total", "count"), [(10001, 7), (1, 1), (99999, 12), (6000, 60), (6059, 60)])
 def test_instalments_always_add_up_to_the_total_and_the_last_takes_the_remainder(total: int, count: int) -> None:
     parts = split_instalments(total, count)
     assert sum(parts) == total

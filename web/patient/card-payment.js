@@ -18,6 +18,7 @@ import { formatCents } from "./money.js";
 const STRIPE_JS = "https://js.stripe.com/v3/";
 const CONFIRM_TIMEOUT_MS = 45000;
 const MIN_CHOSEN_CENTS = 100; // the API's rule, repeated in the hint only: the API decides
+const MIN_CARD_CENTS = 50; // Stripe's smallest card charge, for the words of the API's below_card_minimum
 const STRIPE_MESSAGE_TYPES = new Set(["validation_error", "card_error"]); // Stripe's words are for people
 
 /** A card problem found in the browser (Stripe.js), shaped like an ApiError so one function words both. */
@@ -130,7 +131,9 @@ export function balanceWords(balance, currency, lang, name = "") {
 /**
  * The payment panel. Options:
  *   lang, currency, practiceName, phone, publishableKey, api (for the confirm call)
- *   totalCents      what is owed now in all (the "full balance" choice)
+ *   totalCents      what is owed now in all (the "full balance" choice), or what a pay link asks for
+ *   asked           true when totalCents is what a pay link asks for, less than the balance: the choice then
+ *                   reads "The amount asked", not "The full balance"
  *   accounts        [{id, name, owedCents}] of those who owe; more than one offers "pay for"
  *   start(amount, patientIds)   -> the API's payment start answer (amount is the typed text, or undefined)
  *   onPaid({amountCents, paymentIntentId}) -> a promise of the new balance in words (text, or lang => text),
@@ -174,7 +177,7 @@ export function createPaymentPanel(options) {
   function errorText(err) {
     const code = err && err.code ? String(err.code) : "";
     const status = err && typeof err.status === "number" ? err.status : -1;
-    const vars = { min: money(MIN_CHOSEN_CENTS), max: money(capCents()) };
+    const vars = { min: money(MIN_CHOSEN_CENTS), max: money(capCents()), card: money(MIN_CARD_CENTS) };
     if (err instanceof CardProblem && err.stripeMessage) return err.stripeMessage;
     if (code && t.has(`errors.${code}`)) return t(`errors.${code}`, vars);
     if (t.has(`errors.status_${status}`)) return t(`errors.status_${status}`, vars);
@@ -252,7 +255,7 @@ export function createPaymentPanel(options) {
           "label",
           { class: "choice" },
           h("input", { type: "radio", name: `${p}-choice`, id: `${p}-choice-all`, value: "all", checked: s.choice === "all", onchange: () => pick("all") }),
-          h("span", null, t("card.full", { amount: money(capCents()) })),
+          h("span", null, t(o.asked && s.who === "all" ? "card.asked" : "card.full", { amount: money(capCents()) })),
         ),
         // A balance of a dollar or less is paid whole: a part of it would be under the smallest part payment.
         capCents() > MIN_CHOSEN_CENTS

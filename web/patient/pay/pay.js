@@ -294,6 +294,8 @@ function showVerified() {
     publishableKey: v.publishable_key,
     api,
     totalCents: v.amount_cents,
+    // A link for part of the balance (an amount staff chose, a plan instalment): its whole is "the amount asked".
+    asked: Number.isSafeInteger(v.amount_cents) && v.amount_cents < (balance.owed_now_cents || 0),
     headingLevel: "h2",
     start: (amount) => api.post(linkPath("/payments"), { session: v.session, amount }),
     onPaid: async () => {
