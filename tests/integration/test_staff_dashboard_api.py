@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import UTC, datetime
+from typing import Any
 
 from chalice.test import Client
 from moto.core import DEFAULT_ACCOUNT_ID
@@ -162,6 +164,14 @@ def test_items_from_existing_producers_show_and_can_be_assigned_replied_to_and_c
     assert _open(api, staff) == []
 
 
+def _reply(api: Client, staff: StaffTokens, ref: str, channel: str, text: str) -> Any:
+    return api.http.post(
+        f"/practices/P1/inbox/{ref}/reply",
+        headers={**staff.headers("P1", "front_desk"), "Content-Type": "application/json"},
+        body=json.dumps({"channel": channel, "text": text}).encode(),
+    )
+
+
 def test_a_reply_to_an_opted_out_number_is_refused_and_nothing_is_sent(
     api: Client, staff: StaffTokens, app_deps: Deps
 ) -> None:
@@ -169,18 +179,10 @@ def test_a_reply_to_an_opted_out_number_is_refused_and_nothing_is_sent(
     ReminderStore().set_sms_opt_out("P1", "+15555550121", True, "STOP", AT)
     item = new_item("possible_opt_out", AT, "please stop texting", ("PAT-A",), "+15555550121")
     InboxStore().add("P1", item)
-    response = api.http.post(
-        f"/practices/P1/inbox/{item.ref}/reply",
-        headers={**staff.headers("P1", "front_desk"), "Content-Type": "application/json"},
-        body=b'{"channel": "sms", "text": "Sorry!"}',
-    )
+    response = _reply(api, staff, item.ref, "sms", "Sorry!")
     assert response.status_code == 409 and response.json_body["error"]["code"] == "sms_opted_out"
     assert _texts("+15555550121") == []
-    email = api.http.post(
-        f"/practices/P1/inbox/{item.ref}/reply",
-        headers={**staff.headers("P1", "front_desk"), "Content-Type": "application/json"},
-        body=b'{"channel": "email", "text": "We will only email you from now on."}',
-    )
+    email = _reply(api, staff, item.ref, "email", "We will only email you from now on.")
     assert email.status_code == 200, email.body
     assert email.json_body["replies"][0]["to"] == "pat-a@example.test"
 
@@ -193,11 +195,7 @@ def test_a_text_reply_to_a_patient_whose_number_texted_stop_is_refused_whatever_
     ReminderStore().set_sms_opt_out("P1", "+15555550124", True, "STOP", AT)
     item = new_item("email_reply", AT, "Can I move my visit?", ("PAT-B",), "pat.b@example.test")
     InboxStore().add("P1", item)
-    response = api.http.post(
-        f"/practices/P1/inbox/{item.ref}/reply",
-        headers={**staff.headers("P1", "front_desk"), "Content-Type": "application/json"},
-        body=b'{"channel": "sms", "text": "Yes, call us."}',
-    )
+    response = _reply(api, staff, item.ref, "sms", "Yes, call us.")
     assert response.status_code == 409, response.body
     assert response.json_body["error"]["code"] == "sms_opted_out"
     assert _texts("+15555550124") == []
