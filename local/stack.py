@@ -36,6 +36,7 @@ HOST = "127.0.0.1"
 # socketserver listens with a backlog of 5: more clients connecting at once have their SYNs dropped and
 # retried after 1, 3, 7, 15 s..., which looks like a slow server that is in fact idle (the load test).
 LISTEN_BACKLOG = 128
+TICK_FINISH_SECONDS = 10  # how long Ctrl-C waits for a tick in progress
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 DEMO_STAFF_PASSWORD = "Chairside-demo-1"  # noqa: S105 - local demo users in moto only
@@ -297,6 +298,10 @@ class LocalStack:
 
     def _start_ticker(self) -> None:
         self._spawn("ticker", self._tick_forever)
+        ticker = self._threads[-1]
+        # Closed first (closers run in reverse): a tick in progress gets a moment to finish before moto and the
+        # API close under it, so Ctrl-C during a sweep does not end in a connection-refused traceback.
+        self._closers.append(lambda: ticker.join(timeout=TICK_FINISH_SECONDS))
 
     # -- the EventBridge stand-in ------------------------------------------------------------------
     def tick(self, at: datetime | None = None) -> dict[str, Any]:
@@ -531,7 +536,10 @@ def _die_with_parent() -> None:
 
 
 def _port_is_free(port: int) -> bool:
+    """Free to listen on, as the servers bind (SO_REUSEADDR): connections a stack just closed linger in
+    TIME_WAIT for a minute and must not stop `make run` from starting again; a listener still does."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:
